@@ -1,0 +1,127 @@
+"""``ser``: the one command line for the platform (stack, services, segmentation, jobs)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from shared.errors import SerError
+from shared.settings import SERVICE_PORTS, Settings
+
+SERVICE_MODULES = {name: f"services.{name}.server" for name in SERVICE_PORTS}
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.name not in SERVICE_MODULES:
+        raise SystemExit(f"unknown service {args.name!r}; known: {', '.join(sorted(SERVICE_MODULES))}")
+    try:
+        module = importlib.import_module(SERVICE_MODULES[args.name])
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"service {args.name!r} is not implemented yet ({exc})") from exc
+    module.main()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.stack import up
+
+    up(settings, worker=not args.no_worker)
+    print("stack is up; `ser down` stops it")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.stack import down
+
+    down(settings)
+    return 0
+
+
+def cmd_redis(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.stack import ensure_redis
+
+    started = ensure_redis(settings)
+    print(f"{'started' if started else 'reachable'}: {settings.redis_url}")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.segment import run_segment
+
+    return run_segment(args, settings)
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.jobs import run_jobs
+
+    return run_jobs(args, settings)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.demo import run_demo
+
+    return run_demo(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ser", description="Cross-corpus speech emotion recognition platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run one gRPC service in the foreground")
+    s.add_argument("name", help=", ".join(sorted(SERVICE_MODULES)))
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("up", help="start Redis (if missing), the services and a worker; wait for health")
+    s.add_argument("--no-worker", action="store_true", help="do not start a Celery worker")
+    s.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop what `ser up` started").set_defaults(func=cmd_down)
+    sub.add_parser("redis", help="make sure Redis answers at SER_REDIS_URL (install/start it if not)"
+                   ).set_defaults(func=cmd_redis)
+
+    s = sub.add_parser("segment", help="print per-channel speech segments of a recording")
+    s.add_argument("file")
+    s.add_argument("--mono", action="store_true", help="mix channels down instead of keeping them apart")
+    s.add_argument("--normalize", choices=["none", "peak", "loudness"], default="none")
+    s.add_argument("--remote", action="store_true", help="ask the preprocess service instead of running in-process")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=cmd_segment)
+
+    s = sub.add_parser("jobs", help="submit, inspect, watch and cancel jobs")
+    jsub = s.add_subparsers(dest="jobs_command", required=True)
+    j = jsub.add_parser("submit", help="submit a job from a YAML/JSON spec file")
+    j.add_argument("kind", help="job kind, e.g. segment_batch")
+    j.add_argument("spec", help="spec file (YAML or JSON)")
+    j.add_argument("--watch", action="store_true", help="watch with a progress bar until it ends")
+    for name, helptext in (("get", "show a job"), ("watch", "follow a job's progress"), ("cancel", "cancel a job")):
+        j = jsub.add_parser(name, help=helptext)
+        j.add_argument("job_id")
+    j = jsub.add_parser("list", help="recent jobs")
+    j.add_argument("--limit", type=int, default=20)
+    s.set_defaults(func=cmd_jobs)
+
+    s = sub.add_parser("demo", help="start the stack, analyse the sample call, print the result, stop")
+    s.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(args, settings) or 0)
+    except SerError as exc:
+        print(f"error ({exc.code}): {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def dump(obj: object) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Client channels with the platform's limits, keepalive and retries for idempotent calls."""
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from shared.settings import Settings
+
+# Calls that are safe to repeat: they read, or their effect does not depend on how often it runs.
+IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
+    "ser.v1.Preprocess": ("Prepare",),
+    "ser.v1.Features": ("ExtractLogMel", "ExtractImage", "ExtractBovw", "ExtractEgemaps", "BatchExtract"),
+    "ser.v1.Speaker": ("Embed", "EmbedBatch"),
+    "ser.v1.Emotion": ("Predict", "PredictBatch", "ListModels", "GetModel"),
+    "ser.v1.CallAnalysis": ("AnalyzeCall",),
+    "ser.v1.Jobs": ("GetJob", "WatchJob", "CancelJob", "ListJobs"),
+    "grpc.health.v1.Health": ("Check",),
+}
+
+RETRY_POLICY = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "2s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+def service_config() -> str:
+    """gRPC service config JSON: retry UNAVAILABLE with exponential backoff on idempotent methods only."""
+    names = [
+        {"service": service, "method": method}
+        for service, methods in IDEMPOTENT_METHODS.items()
+        for method in methods
+    ]
+    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": RETRY_POLICY}]})
+
+
+def channel_options(settings: Settings) -> list[tuple[str, object]]:
+    return [
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", service_config()),
+    ]
+
+
+def channel(address: str, settings: Settings) -> grpc.Channel:
+    """An insecure channel to ``host:port`` (TLS arrives with the deployment issue)."""
+    return grpc.insecure_channel(address, options=channel_options(settings))
+
+
+def wait_healthy(
+    address: str,
+    timeout: float,
+    *,
+    service: str = "",
+    settings: Settings | None = None,
+) -> None:
+    """Block until grpc health reports SERVING for ``service`` at ``address``; TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout
+    last: str = "no answer"
+    with channel(address, settings or Settings.from_env()) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{address} not healthy after {timeout:.1f} s ({last})")
+            try:
+                reply = stub.Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=min(1.0, remaining), wait_for_ready=True
+                )
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            except grpc.RpcError as exc:
+                last = f"{exc.code().name}: {exc.details()}"
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,1 @@
+"""Celery app and tasks for long jobs (training, evaluation, fitting, batch analysis)."""

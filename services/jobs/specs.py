@@ -1,0 +1,70 @@
+"""Job specs: typed, validated before anything is queued, stored verbatim with the job."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.errors import SpecError
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VadSpec(_Spec):
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    min_speech_ms: int = Field(250, ge=0)
+    max_speech_ms: int = Field(10000, gt=0)
+    min_silence_ms: int = Field(300, ge=0)
+    pad_ms: int = Field(100, ge=0)
+
+
+class SegmentBatchSpec(_Spec):
+    """Segment every recording of a folder, a manifest file (one path a line, or JSONL with ``path``) or a list."""
+
+    inputs: list[str] = Field(default_factory=list, description="audio file paths")
+    manifest: str | None = Field(None, description="a folder, a .txt list or a .jsonl manifest")
+    output_dir: str = Field("artifacts/jobs", description="where <job_id>/segments.jsonl is written")
+    keep_channels: bool = True
+    normalize: Literal["none", "peak", "loudness"] = "none"
+    vad: VadSpec = VadSpec()
+
+    @field_validator("inputs")
+    @classmethod
+    def _no_empty_paths(cls, value: list[str]) -> list[str]:
+        if any(not p.strip() for p in value):
+            raise ValueError("inputs contains an empty path")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.inputs and not self.manifest:
+            raise ValueError("give inputs (a list of files) or manifest (a folder or list file)")
+
+
+SPEC_TYPES: dict[str, type[_Spec]] = {"segment_batch": SegmentBatchSpec}
+
+
+def parse_spec(kind: str, data: dict[str, Any] | str | Path) -> _Spec:
+    """Validate a spec for a job kind, from a dict, YAML/JSON text or a file path; SpecError on any problem."""
+    if kind not in SPEC_TYPES:
+        raise SpecError(f"unknown job kind {kind!r}; known: {sorted(SPEC_TYPES)}")
+    if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and data.endswith((".yaml", ".yml", ".json"))):
+        path = Path(data)
+        if not path.is_file():
+            raise SpecError(f"spec file not found: {path}")
+        data = path.read_text()
+    if isinstance(data, str):
+        try:
+            data = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"spec is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"a {kind} spec must be a mapping, got {type(data).__name__}")
+    try:
+        return SPEC_TYPES[kind].model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<spec>'}: {e['msg']}" for e in exc.errors())
+        raise SpecError(f"invalid {kind} spec: {problems}") from exc

@@ -1,0 +1,170 @@
+"""Job records in Redis: the spec, state, progress and result of every job, apart from Celery's own meta.
+
+Celery's result backend forgets a task's spec and keeps only its last state; a user needs both, and
+needs to watch progress as it happens. So each job has a hash (``ser:job:<id>``) and an event stream
+(``ser:job:<id>:events``) that ``watch`` tails with a blocking XREAD.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+import redis
+
+from shared.errors import NotFound
+
+
+class JobState(str, Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    RETRYING = "RETRYING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    spec: dict[str, Any]
+    state: JobState = JobState.PENDING
+    progress: float = 0.0
+    message: str = ""
+    done: int = 0
+    total: int = 0
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+    attempts: int = 0
+    cancel_requested: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["state"] = self.state.value
+        return d
+
+
+_JSON_FIELDS = ("spec", "result")
+_INT_FIELDS = ("done", "total", "attempts")
+_FLOAT_FIELDS = ("progress", "created", "updated")
+
+
+class JobStore:
+    """All job bookkeeping goes through here, so the CLI, the gateway and the workers agree."""
+
+    prefix = "ser:job:"
+    index_key = "ser:jobs"
+    events_maxlen = 10000
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+
+    @classmethod
+    def from_url(cls, url: str) -> "JobStore":
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5))
+
+    def _key(self, job_id: str) -> str:
+        return f"{self.prefix}{job_id}"
+
+    def create(self, kind: str, spec: dict[str, Any], job_id: str | None = None) -> Job:
+        now = time.time()
+        job = Job(id=job_id or uuid.uuid4().hex, kind=kind, spec=spec, created=now, updated=now)
+        self.r.hset(self._key(job.id), mapping=self._encode(job))
+        self.r.zadd(self.index_key, {job.id: now})
+        self._event(job.id, {"state": job.state.value, "message": "queued"})
+        return job
+
+    def get(self, job_id: str) -> Job:
+        raw = self.r.hgetall(self._key(job_id))
+        if not raw:
+            raise NotFound(f"no job {job_id!r}")
+        return self._decode(raw)
+
+    def list(self, limit: int = 50, kind: str | None = None) -> list[Job]:
+        ids = self.r.zrevrange(self.index_key, 0, max(limit * 4, limit) - 1)
+        jobs = []
+        for job_id in ids:
+            raw = self.r.hgetall(self._key(job_id))
+            if raw and (kind is None or raw.get("kind") == kind):
+                jobs.append(self._decode(raw))
+            if len(jobs) >= limit:
+                break
+        return jobs
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        fields["updated"] = time.time()
+        encoded = {k: self._encode_value(k, v) for k, v in fields.items()}
+        self.r.hset(self._key(job_id), mapping=encoded)
+        event = {k: v for k, v in fields.items() if k in ("state", "progress", "message", "done", "total", "error")}
+        if event:
+            self._event(job_id, {k: (v.value if isinstance(v, JobState) else v) for k, v in event.items()})
+
+    def request_cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if not job.state.finished:
+            self.r.hset(self._key(job_id), "cancel_requested", "1")
+            self._event(job_id, {"message": "cancel requested"})
+        return self.get(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return self.r.hget(self._key(job_id), "cancel_requested") == "1"
+
+    def watch(self, job_id: str, *, block_ms: int = 1000, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield events from the start of the job until it finishes (or ``timeout_s`` passes)."""
+        self.get(job_id)
+        last = "0-0"
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        stream = f"{self._key(job_id)}:events"
+        while True:
+            entries = self.r.xread({stream: last}, block=block_ms, count=100) or []
+            for _, items in entries:
+                for entry_id, data in items:
+                    last = entry_id
+                    yield {k: json.loads(v) for k, v in data.items()}
+            job = self.get(job_id)
+            if job.state.finished and not entries:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+
+    def _event(self, job_id: str, data: dict[str, Any]) -> None:
+        data = {"time": time.time(), **data}
+        self.r.xadd(f"{self._key(job_id)}:events", {k: json.dumps(v) for k, v in data.items()},
+                    maxlen=self.events_maxlen, approximate=True)
+
+    @staticmethod
+    def _encode_value(key: str, value: Any) -> str:
+        if key in _JSON_FIELDS:
+            return json.dumps(value)
+        if isinstance(value, JobState):
+            return value.value
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    def _encode(self, job: Job) -> dict[str, str]:
+        return {k: self._encode_value(k, getattr(job, k)) for k in job.__dataclass_fields__}
+
+    @staticmethod
+    def _decode(raw: dict[str, str]) -> Job:
+        values: dict[str, Any] = dict(raw)
+        for k in _JSON_FIELDS:
+            values[k] = json.loads(values.get(k) or "{}")
+        for k in _INT_FIELDS:
+            values[k] = int(values.get(k) or 0)
+        for k in _FLOAT_FIELDS:
+            values[k] = float(values.get(k) or 0.0)
+        values["state"] = JobState(values.get("state", "PENDING"))
+        values["cancel_requested"] = values.get("cancel_requested") == "1"
+        return Job(**{k: v for k, v in values.items() if k in Job.__dataclass_fields__})

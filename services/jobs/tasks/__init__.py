@@ -1,0 +1,2 @@
+"""Task modules; importing this package registers every task with the app."""
+from services.jobs.tasks import segment  # noqa: F401

@@ -1,0 +1,74 @@
+"""``segment_batch``: VAD-segment a batch of recordings into JSONL, one bad file never stopping the rest."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from shared.audio.decode import AudioLimits
+from shared.audio.pipeline import PrepareOptions, prepare
+from shared.audio.vad import SileroVad, VadConfig
+from shared.errors import SerError
+from shared.settings import Settings
+from services.jobs.app import app
+from services.jobs.inputs import resolve_inputs
+from services.jobs.jsonl import JsonlWriter, finished_keys, read_records
+from services.jobs.progress import run_job
+from services.jobs.specs import SegmentBatchSpec, parse_spec
+from services.jobs.store import JobStore
+
+
+def segment_one(path: Path, options: PrepareOptions, vad: SileroVad, limits: AudioLimits) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        prepared = prepare(path, options, vad=vad, limits=limits)
+    except SerError as exc:
+        return {"path": str(path), "ok": False, "error": exc.code, "message": str(exc)}
+    except OSError as exc:
+        return {"path": str(path), "ok": False, "error": "io_error", "message": str(exc)}
+    return {
+        "path": str(path),
+        "ok": True,
+        "duration_s": round(prepared.duration_s, 3),
+        "source_rate": prepared.source_rate,
+        "source_channels": prepared.source_channels,
+        "segments": [
+            {"channel": s.channel, "speaker": s.speaker, "start_ms": s.start_ms, "end_ms": s.end_ms}
+            for s in prepared.segments
+        ],
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
+
+
+def prepare_options(spec: SegmentBatchSpec, settings: Settings) -> PrepareOptions:
+    vad = VadConfig(**spec.vad.model_dump(), sample_rate=settings.target_sample_rate)
+    return PrepareOptions(keep_channels=spec.keep_channels, normalize=spec.normalize, vad=vad,
+                          target_rate=settings.target_sample_rate)
+
+
+@app.task(name="ser.segment_batch", bind=True)
+def segment_batch(self: Any, job_id: str) -> dict[str, Any]:
+    settings = Settings.from_env()
+    store = JobStore.from_url(settings.redis_url)
+    with run_job(store, job_id, self) as ctx:
+        spec = parse_spec("segment_batch", ctx.job.spec)
+        assert isinstance(spec, SegmentBatchSpec)
+        paths = resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)
+        out = Path(spec.output_dir) / job_id / "segments.jsonl"
+        done = finished_keys(out)
+        options = prepare_options(spec, settings)
+        limits = AudioLimits.from_settings(settings)
+        vad = SileroVad()
+        ctx.result = {"output": str(out), "files": len(paths)}
+        ctx.progress(len(done), len(paths), f"{len(done)} already done" if done else "segmenting")
+        with JsonlWriter(out) as writer:
+            for path in paths:
+                if str(path) in done:
+                    continue
+                record = segment_one(path, options, vad, limits)
+                writer.write(record)
+                done.add(str(path))
+                ctx.progress(len(done), len(paths), f"{path.name}: {'ok' if record['ok'] else record['error']}")
+        records = read_records(out)
+        ctx.result.update({"completed": len(records), "errors": sum(not r["ok"] for r in records)})
+    return ctx.result

@@ -1,0 +1,3 @@
+from services.preprocess.server import main
+
+main()

@@ -1,0 +1,109 @@
+"""Configuration from the environment, with sane defaults.
+
+One frozen object, built where it is needed (``Settings.from_env()``), never a module global:
+tests build their own with ``Settings.from_env(env={...})`` or ``dataclasses.replace``.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICE_PORTS: dict[str, int] = {
+    "gateway": 50050,
+    "preprocess": 50051,
+    "features": 50052,
+    "speaker": 50053,
+    "inference": 50054,
+}
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob the services, workers and CLI read. Env var names are in ``ENV_DOCS``."""
+
+    addresses: dict[str, str] = field(default_factory=dict)
+    max_message_bytes: int = 64 * 1024 * 1024
+    max_audio_bytes: int = 512 * 1024 * 1024
+    max_audio_seconds: float = 4 * 3600.0
+    min_audio_ms: int = 100
+    target_sample_rate: int = 16000
+    channel_roles: tuple[str, ...] = ("agent", "customer")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    artifacts_dir: Path = Path("artifacts")
+    data_roots: tuple[Path, ...] = ()
+    torch_threads: int = 1
+    log_level: str = "INFO"
+    log_json: bool = True
+    grpc_workers: int = 8
+
+    def address(self, service: str) -> str:
+        try:
+            return self.addresses[service]
+        except KeyError as exc:
+            raise KeyError(f"unknown service {service!r}; known: {sorted(SERVICE_PORTS)}") from exc
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        addresses = {
+            name: env.get(f"SER_{name.upper()}_ADDR") or f"127.0.0.1:{port}"
+            for name, port in SERVICE_PORTS.items()
+        }
+        roots = tuple(Path(p) for p in env.get("SER_DATA_ROOTS", "").split(os.pathsep) if p)
+        roles = tuple(r.strip() for r in env.get("SER_CALL_CHANNELS", "agent,customer").split(",") if r.strip())
+        return cls(
+            addresses=addresses,
+            max_message_bytes=_int(env, "SER_MAX_MESSAGE_MB", 64) * 1024 * 1024,
+            max_audio_bytes=_int(env, "SER_MAX_AUDIO_MB", 512) * 1024 * 1024,
+            max_audio_seconds=_float(env, "SER_MAX_AUDIO_SECONDS", 4 * 3600.0),
+            min_audio_ms=_int(env, "SER_MIN_AUDIO_MS", 100),
+            target_sample_rate=_int(env, "SER_SAMPLE_RATE", 16000),
+            channel_roles=roles or ("agent", "customer"),
+            redis_url=env.get("SER_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            artifacts_dir=Path(env.get("SER_ARTIFACTS_DIR", "artifacts")),
+            data_roots=roots,
+            torch_threads=_int(env, "SER_TORCH_THREADS", 1),
+            log_level=env.get("SER_LOG_LEVEL", "INFO").upper(),
+            log_json=env.get("SER_LOG_JSON", "1") not in ("0", "false", "no"),
+            grpc_workers=_int(env, "SER_GRPC_WORKERS", 8),
+        )
+
+
+ENV_DOCS: dict[str, str] = {
+    "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, inference 50054)",
+    "SER_MAX_MESSAGE_MB": "largest gRPC message a server accepts or sends, MiB (default 64)",
+    "SER_MAX_AUDIO_MB": "largest encoded audio payload or file decoded, MiB (default 512)",
+    "SER_MAX_AUDIO_SECONDS": "longest decoded audio accepted, seconds (default 14400)",
+    "SER_MIN_AUDIO_MS": "shortest audio accepted, ms (default 100)",
+    "SER_SAMPLE_RATE": "rate every pipeline resamples to, Hz (default 16000)",
+    "SER_CALL_CHANNELS": "role of each channel of a call recording (default agent,customer)",
+    "SER_REDIS_URL": "Celery broker and result backend (default redis://127.0.0.1:6379/0)",
+    "SER_ARTIFACTS_DIR": "model registry, vocabularies, PCA, feature cache, job outputs (default ./artifacts)",
+    "SER_DATA_ROOTS": "os.pathsep-separated folders that manifests and specs may read from",
+    "SER_TORCH_THREADS": "torch/OpenMP threads per process (default 1, so workers do not oversubscribe cores)",
+    "SER_LOG_LEVEL": "log level (default INFO)",
+    "SER_LOG_JSON": "1 for JSON log lines, 0 for plain text (default 1)",
+    "SER_GRPC_WORKERS": "thread pool size of each gRPC server (default 8)",
+}

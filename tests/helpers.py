@@ -1,0 +1,55 @@
+"""Test helpers shared across suites: free ports, a Redis URL on a scratch DB, a worker subprocess."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scratch_redis_url(db: int) -> str:
+    """The developer's Redis on a DB number the tests own (flushed by the fixtures that use it)."""
+    base = os.environ.get("SER_TEST_REDIS", "redis://127.0.0.1:6379")
+    return f"{base.rstrip('/')}/{db}"
+
+
+def start_worker(env: dict[str, str], log: Path, queues: str = "default,batch,fit,train,eval") -> subprocess.Popen:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "services.jobs.app", "worker", "-Q", queues, "-c", "1",
+             "-n", f"test-{os.getpid()}-{time.time_ns()}@%h", "-l", "INFO", "--without-gossip", "--without-mingle"],
+            cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_worker(app, proc: subprocess.Popen, log: Path, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        if app.control.ping(timeout=0.5):
+            return
+    raise RuntimeError(f"worker did not answer:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen, sig: int = 15, timeout_s: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
