@@ -65,6 +65,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(args, settings)
 
 
+def cmd_experiment(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.experiments import run_experiment_command
+
+    return run_experiment_command(args, settings)
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.models import run_models
+
+    return run_models(args, settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ser", description="Cross-corpus speech emotion recognition platform")
     sub = p.add_subparsers(dest="command", required=True)
@@ -100,6 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     j = jsub.add_parser("list", help="recent jobs")
     j.add_argument("--limit", type=int, default=20)
     s.set_defaults(func=cmd_jobs)
+
+    for name, helptext in (("train", "train and evaluate models from an experiment spec (a recipe)"),
+                           ("eval", "evaluate a registered model under an experiment spec's protocol")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("spec", help="experiment spec (YAML)")
+        s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a spec field, e.g. training.max_epochs=2")
+        s.add_argument("--local", action="store_true", help="run in this process instead of as a Celery job")
+        s.add_argument("--out", help="output folder (with --local)")
+        s.add_argument("--no-watch", action="store_true", help="submit and return")
+        s.set_defaults(func=cmd_experiment)
+
+    s = sub.add_parser("models", help="architectures and the model registry")
+    msub = s.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("architectures", help="every trainable architecture with its parameter count")
+    msub.add_parser("list", help="registered models, versions and aliases")
+    m = msub.add_parser("show", help="a model card")
+    m.add_argument("ref", help="NAME[:VERSION_OR_ALIAS]")
+    m = msub.add_parser("promote", help="point an alias (default: 'default') at a version")
+    m.add_argument("ref", help="NAME:VERSION")
+    m.add_argument("--alias", default="default")
+    s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("demo", help="start the stack, analyse the sample call, print the result, stop")
     s.add_argument("--keep", action="store_true", help="leave the stack running afterwards")

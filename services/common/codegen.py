@@ -6,7 +6,6 @@ Run ``python -m services.common.codegen`` (``make proto``) after editing a contr
 """
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -59,7 +58,6 @@ def main() -> None:
     paths = generate(PROTO_ROOT)
     for path in paths:
         print(path.relative_to(PROTO_ROOT.parent))
-    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from ser.v1 import common_pb2
+
 from shared.audio.decode import RawPcmSpec
 from shared.audio.types import Segment
 from shared.errors import InvalidInput

@@ -30,15 +30,23 @@ def remaining_s(context: grpc.ServicerContext) -> float | None:
     return float(remaining)
 
 
-def ensure_active(context: grpc.ServicerContext, *, what: str = "request") -> None:
-    """Raise RequestExpired when the deadline has passed or the client went away."""
+def expired(context: grpc.ServicerContext, *, what: str = "request") -> RequestExpired | None:
+    """The error for an RPC whose deadline passed or whose client went away, else None."""
     remaining = remaining_s(context)
     if remaining is not None and remaining <= 0.0:
-        raise RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline exceeded while processing the {what}")
+        return RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline exceeded while processing the {what}")
     if not context.is_active():
         if remaining is not None and remaining <= 0.05:
-            raise RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline exceeded while processing the {what}")
-        raise RequestExpired(grpc.StatusCode.CANCELLED, f"client cancelled the {what}")
+            return RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED, f"deadline exceeded while processing the {what}")
+        return RequestExpired(grpc.StatusCode.CANCELLED, f"client cancelled the {what}")
+    return None
+
+
+def ensure_active(context: grpc.ServicerContext, *, what: str = "request") -> None:
+    """Raise RequestExpired when the deadline has passed or the client went away."""
+    error = expired(context, what=what)
+    if error is not None:
+        raise error
 
 
 def checked(items: Iterable[T], context: grpc.ServicerContext, *, what: str = "request") -> Iterator[T]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from services.common.deadlines import RequestExpired
+from services.common.deadlines import RequestExpired, expired
 from shared.errors import ConfigMismatch, InvalidInput, NotFound, Overloaded, SerError
 
 ERROR_CODE_METADATA_KEY = "ser-error-code"
@@ -54,7 +54,9 @@ def map_exception(exc: BaseException) -> MappedError:
 
 def abort_with(exc: BaseException, context: grpc.ServicerContext, method: str) -> None:
     """Abort the RPC with the mapped status; logs the traceback of unexpected errors. Always raises."""
-    mapped = map_exception(exc)
+    # once the client is gone, whatever failed afterwards (often the request iterator itself) is no server fault
+    gone = None if isinstance(exc, RequestExpired) else expired(context)
+    mapped = map_exception(gone or exc)
     if mapped.code == grpc.StatusCode.INTERNAL:
         log.error("unhandled error in %s (%s)", method, mapped.error_code, exc_info=exc)
     context.set_trailing_metadata(((ERROR_CODE_METADATA_KEY, mapped.error_code),))

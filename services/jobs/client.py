@@ -10,7 +10,7 @@ from shared.errors import SpecError
 from services.jobs.specs import SPEC_TYPES, parse_spec
 from services.jobs.store import Job, JobState, JobStore
 
-TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch"}
+TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch", "train": "ser.train"}
 
 
 class JobClient:

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.errors import SpecError
+from shared.experiments.spec import ExperimentSpec
+from shared.spec_io import read_mapping, validate_model
 
 
 class _Spec(BaseModel):
@@ -44,27 +45,11 @@ class SegmentBatchSpec(_Spec):
             raise ValueError("give inputs (a list of files) or manifest (a folder or list file)")
 
 
-SPEC_TYPES: dict[str, type[_Spec]] = {"segment_batch": SegmentBatchSpec}
+SPEC_TYPES: dict[str, type[BaseModel]] = {"segment_batch": SegmentBatchSpec, "train": ExperimentSpec}
 
 
-def parse_spec(kind: str, data: dict[str, Any] | str | Path) -> _Spec:
+def parse_spec(kind: str, data: dict[str, Any] | str | Path) -> BaseModel:
     """Validate a spec for a job kind, from a dict, YAML/JSON text or a file path; SpecError on any problem."""
     if kind not in SPEC_TYPES:
         raise SpecError(f"unknown job kind {kind!r}; known: {sorted(SPEC_TYPES)}")
-    if isinstance(data, Path) or (isinstance(data, str) and "\n" not in data and data.endswith((".yaml", ".yml", ".json"))):
-        path = Path(data)
-        if not path.is_file():
-            raise SpecError(f"spec file not found: {path}")
-        data = path.read_text()
-    if isinstance(data, str):
-        try:
-            data = yaml.safe_load(data)
-        except yaml.YAMLError as exc:
-            raise SpecError(f"spec is not valid YAML/JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"a {kind} spec must be a mapping, got {type(data).__name__}")
-    try:
-        return SPEC_TYPES[kind].model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<spec>'}: {e['msg']}" for e in exc.errors())
-        raise SpecError(f"invalid {kind} spec: {problems}") from exc
+    return validate_model(SPEC_TYPES[kind], read_mapping(data, kind), kind)

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import grpc
-
 from ser.v1 import preprocess_pb2, preprocess_pb2_grpc
+
 from services.common.logs import configure_logging
+from services.common.runtime import configure_torch
 from services.common.server import build_server, serve_forever
 from services.preprocess.servicer import PreprocessServicer
 from shared.audio.vad import SileroVad
@@ -36,6 +37,7 @@ def main(port: int | None = None) -> None:
     """Run in the foreground until SIGTERM/SIGINT."""
     settings = Settings.from_env()
     configure_logging(settings)
+    configure_torch(settings)
     serve_forever(NAME, settings, _register(settings, None), port=port, health_services=[SERVICE_NAME])
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import grpc
-
 from ser.v1 import preprocess_pb2, preprocess_pb2_grpc
+
 from services.common.convert import (
     audio_payload_to_source,
     ndarray_to_tensor,

@@ -78,7 +78,7 @@ def build() -> tuple[np.ndarray, list[dict]]:
     rng = np.random.default_rng(SEED)
     call = (rng.standard_normal((2, n)) * 10 ** (NOISE_DBFS / 20)).astype(np.float32)
     timeline, pos = [], edge
-    for turn, clip in zip(SCRIPT, clips):
+    for turn, clip in zip(SCRIPT, clips, strict=True):
         call[turn.channel, pos : pos + clip.size] += clip
         timeline.append({**asdict(turn), "start_ms": round(pos * 1000 / RATE), "end_ms": round((pos + clip.size) * 1000 / RATE)})
         pos += clip.size + gap

@@ -43,7 +43,7 @@ class AudioLimits:
     min_ms: int = 100
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "AudioLimits":
+    def from_settings(cls, settings: Any) -> AudioLimits:
         return cls(
             max_bytes=int(settings.max_audio_bytes),
             max_seconds=float(settings.max_audio_seconds),
@@ -160,7 +160,7 @@ def open_checked(source: Source, limits: AudioLimits) -> sf.SoundFile:
     """Open with libsndfile after the size check, translating its errors into typed ones."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         _check_size(len(source), limits)
-        target: Any = io.BytesIO(bytes(source))
+        target: Any = io.BytesIO(source)  # shares an immutable bytes buffer, no copy
     else:
         target = str(_checked_path(source, limits))
     try:
@@ -170,13 +170,11 @@ def open_checked(source: Source, limits: AudioLimits) -> sf.SoundFile:
 
 
 def as_audio_error(exc: Exception) -> Exception:
-    msg = str(exc)
-    low = msg.lower()
-    if "unimplemented" in low or "unsupported" in low or "not supported" in low:
-        return UnsupportedAudio(f"audio encoding not supported by libsndfile {sf.__libsndfile_version__}: {msg}")
+    """libsndfile cannot tell a damaged file from an exotic one reliably, so both are CorruptAudio."""
+    msg = str(exc).replace("<_io.BytesIO object", "<bytes").strip()
     return CorruptAudio(
-        f"could not decode audio ({msg.strip() or type(exc).__name__}); expected {SUPPORTED_CONTAINERS}, "
-        "or raw PCM with an explicit sample rate, width and channel count"
+        f"could not decode audio, corrupt or in an unsupported encoding ({msg or type(exc).__name__}); "
+        f"expected {SUPPORTED_CONTAINERS}, or raw PCM with an explicit sample rate, width and channel count"
     )
 
 

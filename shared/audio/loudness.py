@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 ABSOLUTE_GATE_LUFS = -70.0
 RELATIVE_GATE_LU = -10.0
@@ -54,6 +53,8 @@ def loudness_lufs(x: np.ndarray, sr: int) -> float:
     block, step = int(round(BLOCK_S * sr)), int(round(BLOCK_S * (1 - OVERLAP) * sr))
     if ch.shape[1] < block:
         return float("-inf")
+    from scipy.signal import lfilter  # lazy: scipy.signal costs seconds to import, most callers never need it
+
     (b1, a1), (b2, a2) = _k_weighting(sr)
     y = lfilter(b2, a2, lfilter(b1, a1, ch, axis=1), axis=1)
     # mean square of every 400 ms block, per channel, via a cumulative sum (no block copies)

@@ -35,3 +35,30 @@ def resample(audio: Audio, target_rate: int) -> Audio:
         sample_rate=target_rate,
         source_format=audio.source_format,
     )
+
+
+class StreamResampler:
+    """Chunked resampling of (channels, n) blocks through one soxr stream: no seams between chunks.
+
+    Output lags input by the filter delay; ``flush`` returns the tail. Identity when rates match.
+    """
+
+    def __init__(self, sr_in: int, sr_out: int, channels: int = 1) -> None:
+        if sr_in <= 0 or sr_out <= 0:
+            raise ValueError(f"sample rates must be positive, got {sr_in} -> {sr_out}")
+        self.sr_in, self.sr_out, self.channels = sr_in, sr_out, channels
+        self._rs = None if sr_in == sr_out else soxr.ResampleStream(sr_in, sr_out, channels, dtype="float32", quality=SOXR_QUALITY)
+
+    def push(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"expected ({self.channels}, n) samples, got shape {x.shape}")
+        if self._rs is None:
+            return x
+        return np.ascontiguousarray(self._rs.resample_chunk(np.ascontiguousarray(x.T), last=False).T)
+
+    def flush(self) -> np.ndarray:
+        if self._rs is None:
+            return np.zeros((self.channels, 0), dtype=np.float32)
+        tail = self._rs.resample_chunk(np.zeros((0, self.channels), dtype=np.float32), last=True)
+        return np.ascontiguousarray(tail.T)

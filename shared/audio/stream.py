@@ -10,11 +10,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from shared.audio.channels import DEFAULT_ROLES, roles_for
 from shared.audio.decode import AudioLimits, as_audio_error, check_duration, check_finite, open_checked
-from shared.audio.resample import SOXR_QUALITY
+from shared.audio.resample import StreamResampler
 from shared.audio.types import Segment
 from shared.audio.vad import SileroVad, StreamingSegmenter, VadConfig
 
@@ -29,7 +28,7 @@ def iter_blocks(
     """Yield (start frame, (channels, n) float32) at ``target_rate`` (None: the file's own rate).
 
     The header is checked against ``limits`` before the first block is read; resampling runs
-    through one soxr ``ResampleStream`` so block edges leave no seams. Start frames count output
+    through one ``StreamResampler`` (soxr VHQ) so block edges leave no seams. Start frames count output
     frames, so block k starts where block k-1 ended.
     """
     limits = limits or AudioLimits()
@@ -38,23 +37,21 @@ def iter_blocks(
     with open_checked(path, limits) as f:
         rate, channels = int(f.samplerate), int(f.channels)
         check_duration(int(f.frames), rate, limits)
-        out_rate = target_rate or rate
-        rs = None if out_rate == rate else soxr.ResampleStream(rate, out_rate, channels, dtype="float32", quality=SOXR_QUALITY)
+        rs = StreamResampler(rate, target_rate or rate, channels)
         blocksize = max(1, int(round(block_seconds * rate)))
         start = 0
         try:
             for block in f.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
                 check_finite(block)
-                y = block if rs is None else rs.resample_chunk(block, last=False)
-                if y.shape[0]:
-                    yield start, np.ascontiguousarray(y.T)
-                    start += y.shape[0]
+                y = rs.push(block.T)
+                if y.shape[1]:
+                    yield start, y
+                    start += y.shape[1]
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise as_audio_error(exc) from exc
-        if rs is not None:
-            tail = rs.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True)
-            if tail.shape[0]:
-                yield start, np.ascontiguousarray(tail.T)
+        tail = rs.flush()
+        if tail.shape[1]:
+            yield start, tail
 
 
 def segment_file(
@@ -77,7 +74,7 @@ def segment_file(
     for _, block in iter_blocks(path, block_seconds, target_rate=config.sample_rate, limits=limits):
         if not keep_channels and block.shape[0] > 1:
             block = block.mean(axis=0, keepdims=True)
-        for seg, x in zip(segmenters, block):
+        for seg, x in zip(segmenters, block, strict=True):
             out += seg.push(x)
     for seg in segmenters:
         out += seg.flush()

@@ -65,14 +65,18 @@ def _default_device() -> torch.device:
 
 
 class SileroVad:
-    """The silero-vad network, loaded once from the installed wheel; stateless between calls."""
+    """The silero-vad network, loaded once from the installed wheel.
+
+    Stateless between calls (state lives in ``VadStream``), so one instance can serve many
+    threads and streams. It runs on CUDA when present; pass ``device="cpu"`` to keep it off the GPU.
+    """
 
     def __init__(self, device: str | torch.device | None = None) -> None:
-        from silero_vad import load_silero_vad  # import here: the package sets torch threads on import
-
         threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad  # silero_vad.model calls torch.set_num_threads(1) on import
+
         jit = load_silero_vad(onnx=False)
-        torch.set_num_threads(threads)  # silero's model.py forces 1 thread; keep the caller's choice
+        torch.set_num_threads(threads)  # keep the caller's thread setting
         self.device = torch.device(device) if device is not None else _default_device()
         self._nets = {16000: jit._model, 8000: jit._model_8k}
         self._lstm: dict[int, torch.nn.LSTM] = {}
@@ -94,7 +98,7 @@ class SileroVad:
     def context_size(self, sample_rate: int) -> int:
         return int(self._nets[sample_rate].context_size_samples)
 
-    def stream(self, channels: int = 1, sample_rate: int = 16000) -> "VadStream":
+    def stream(self, channels: int = 1, sample_rate: int = 16000) -> VadStream:
         """A fresh recurrent state for ``channels`` parallel signals."""
         if sample_rate not in _WINDOW:
             raise ValueError(f"silero-vad runs at 8000 or 16000 Hz, not {sample_rate}")

@@ -109,7 +109,7 @@ def load(
             if exc_as == "drop":
                 return Drop("exc (exc_as='drop')")
             label = exc_as
-        vad = dict(zip(("valence", "activation", "dominance"), ev.vad))
+        vad = dict(zip(("valence", "activation", "dominance"), ev.vad, strict=False))
         return CorpusItem(
             path=path,
             corpus=CORPUS,

@@ -57,7 +57,7 @@ class CorpusItem:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CorpusItem":
+    def from_dict(cls, d: dict[str, Any]) -> CorpusItem:
         try:
             return cls(
                 path=Path(d["path"]),
@@ -112,11 +112,11 @@ class Manifest:
     def __getitem__(self, index: int) -> CorpusItem:
         return self.items[index]
 
-    def __add__(self, other: "Manifest") -> "Manifest":
+    def __add__(self, other: Manifest) -> Manifest:
         return Manifest.concat([self, other])
 
     @classmethod
-    def concat(cls, manifests: Iterable["Manifest"]) -> "Manifest":
+    def concat(cls, manifests: Iterable[Manifest]) -> Manifest:
         manifests = list(manifests)
         dropped: Counter[str] = Counter()
         for m in manifests:
@@ -130,7 +130,7 @@ class Manifest:
             classes=classes,
         )
 
-    def with_items(self, items: Iterable[CorpusItem]) -> "Manifest":
+    def with_items(self, items: Iterable[CorpusItem]) -> Manifest:
         """Same bookkeeping, different items (used by filters and splits)."""
         return replace(self, items=tuple(items))
 
@@ -142,7 +142,7 @@ class Manifest:
         speakers: Iterable[str] | None = None,
         labels: Iterable[str | None] | None = None,
         predicate: Callable[[CorpusItem], bool] | None = None,
-    ) -> "Manifest":
+    ) -> Manifest:
         """Items matching every given criterion; ``speakers`` are speaker keys (corpus/speaker)."""
 
         def as_set(v: str | Iterable[Any] | None) -> set[Any] | None:
@@ -218,7 +218,7 @@ class Manifest:
         return path
 
     @classmethod
-    def load_jsonl(cls, path: str | Path) -> "Manifest":
+    def load_jsonl(cls, path: str | Path) -> Manifest:
         path = Path(path)
         if not path.is_file():
             raise NotFound(f"manifest file not found: {path}")

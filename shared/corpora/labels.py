@@ -104,6 +104,16 @@ def valence_arousal(label: str) -> tuple[float, float]:
         raise SpecError(f"no valence/arousal coordinates for label {label!r}") from exc
 
 
+def expected_valence_arousal(posteriors: Mapping[str, float]) -> tuple[float, float]:
+    """Posterior-weighted (valence, arousal) of one segment, e.g. ``{"angry": 0.7, "neutral": 0.3}``."""
+    total = sum(posteriors.values())
+    if total <= 0:
+        raise SpecError("posteriors must have a positive sum")
+    v = sum(p * valence_arousal(c)[0] for c, p in posteriors.items()) / total
+    a = sum(p * valence_arousal(c)[1] for c, p in posteriors.items()) / total
+    return v, a
+
+
 @dataclass(frozen=True)
 class LabelMap:
     """Folds canonical labels into target classes. Validated at construction against typos."""
@@ -172,7 +182,7 @@ class LabelMap:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "LabelMap":
+    def from_dict(cls, d: Mapping[str, Any]) -> LabelMap:
         try:
             return cls(
                 name=str(d["name"]),

@@ -63,7 +63,7 @@ class Metrics:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Metrics":
+    def from_dict(cls, d: dict[str, Any]) -> Metrics:
         return metrics_from_confusion(np.asarray(d["confusion"], dtype=np.int64), d["classes"])
 
 

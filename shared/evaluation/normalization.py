@@ -37,7 +37,7 @@ class Stats:
     std: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, eps: float) -> "Stats":
+    def of(cls, x: np.ndarray, eps: float) -> Stats:
         std = x.std(axis=0)
         return cls(x.mean(axis=0), np.where(std < eps, 1.0, std))
 
@@ -90,7 +90,7 @@ class FeatureNormalizer:
         if self.unseen_corpus not in UNSEEN_CORPUS_OPTIONS:
             raise SpecError(f"unseen_corpus={self.unseen_corpus!r} is not one of {list(UNSEEN_CORPUS_OPTIONS)}")
 
-    def fit(self, x: np.ndarray, corpora: Sequence[str] | None = None) -> "FeatureNormalizer":
+    def fit(self, x: np.ndarray, corpora: Sequence[str] | None = None) -> FeatureNormalizer:
         x = _as_matrix(x)
         if self.mode == "global":
             self.global_stats = Stats.of(x, self.eps)
@@ -137,7 +137,7 @@ class FeatureNormalizer:
         """Rows of ``x`` follow ``manifest``; groups are its corpora and speaker keys."""
         return self.transform(x, [i.corpus for i in manifest], [i.speaker_key for i in manifest])
 
-    def fit_manifest(self, x: np.ndarray, manifest: Manifest) -> "FeatureNormalizer":
+    def fit_manifest(self, x: np.ndarray, manifest: Manifest) -> FeatureNormalizer:
         return self.fit(x, [i.corpus for i in manifest])
 
     def state(self) -> dict[str, np.ndarray]:

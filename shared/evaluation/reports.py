@@ -31,7 +31,7 @@ class FoldResult:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def of(cls, split: Split, metrics: Metrics, **extra: Any) -> "FoldResult":
+    def of(cls, split: Split, metrics: Metrics, **extra: Any) -> FoldResult:
         return cls(split.to_dict(), metrics, extra)
 
     @property
@@ -50,7 +50,7 @@ class FoldResult:
         return {"split": self.split, "metrics": self.metrics.to_dict(), "extra": self.extra}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "FoldResult":
+    def from_dict(cls, d: Mapping[str, Any]) -> FoldResult:
         return cls(dict(d["split"]), Metrics.from_dict(d["metrics"]), dict(d.get("extra", {})))
 
 
@@ -104,7 +104,7 @@ class Report:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Report":
+    def from_dict(cls, d: Mapping[str, Any]) -> Report:
         return cls(
             title=d["title"],
             model=d["model"],
@@ -121,7 +121,7 @@ class Report:
         return path
 
     @classmethod
-    def load_json(cls, path: str | Path) -> "Report":
+    def load_json(cls, path: str | Path) -> Report:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def to_markdown(self) -> str:
@@ -224,7 +224,7 @@ class ComparisonRow:
     sees_target_labels: bool = False
 
     @classmethod
-    def from_report(cls, report: Report) -> "ComparisonRow":
+    def from_report(cls, report: Report) -> ComparisonRow:
         return cls(report.model, report.params, report.by_test_key(), report.protocol, report.sees_target_labels)
 
 

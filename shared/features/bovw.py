@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.features.atomic import atomic_write
 from shared.errors import ConfigMismatch, InvalidInput, NotFound, SpecError
+from shared.features.atomic import atomic_write
 
 KAZE_DIM = 64
 VOCABULARY_VERSION = 1

@@ -29,6 +29,22 @@ class SerModel(nn.Module):
     def embed(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def example_inputs(self, batch: int = 1, *, frames: int = 100, seconds: float = 2.0) -> dict[str, torch.Tensor]:
+        """Inputs of the right shapes for ``forward_batch`` (shape tests, MAC counting). Image
+        models set ``in_chans`` and ``img_hw``; log-mel models ``n_mels``."""
+        device = next(self.parameters()).device
+        if self.input_kind == "image":
+            inputs = {"x": torch.zeros(batch, self.in_chans, *self.img_hw, device=device)}
+        elif self.input_kind == "logmel":
+            inputs = {"x": torch.zeros(batch, self.n_mels, frames, device=device)}
+        else:
+            inputs = {"x": torch.randn(batch, int(seconds * 16000), device=device)}
+        if self.uses_speaker:
+            inputs["speaker"] = torch.zeros(batch, self.speaker_dim, device=device)
+        if self.uses_bovw:
+            inputs["bovw"] = torch.zeros(batch, self.vocabulary_size, device=device)
+        return inputs
+
     def auxiliary_loss(self, *inputs: torch.Tensor) -> torch.Tensor | None:
         """An extra, already weighted loss term the trainer adds to cross-entropy (None: none)."""
         return None

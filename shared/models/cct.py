@@ -206,7 +206,7 @@ class TransformerClassifier(nn.Module):
         else:
             self.positional_emb = None
         self.dropout = nn.Dropout(cfg.dropout)
-        rates = torch.linspace(0, cfg.drop_path, cfg.depth).tolist()
+        rates = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
         self.blocks = nn.ModuleList(
             TransformerEncoderLayer(dim, cfg.num_heads, int(dim * cfg.mlp_ratio), cfg.dropout, cfg.attn_dropout, r)
             for r in rates
@@ -252,6 +252,7 @@ class Cct(SerModel):
         super().__init__()
         cfg.validate()
         self.config = cfg
+        self.in_chans, self.img_hw = cfg.in_chans, cfg.hw
         self.tokenizer = Tokenizer(cfg)
         self.classifier = TransformerClassifier(cfg, num_classes)
 

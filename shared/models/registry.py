@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from shared.errors import NotFound, SpecError
-from shared.models.base import InputKind
+from shared.models.base import InputKind, forward_batch
 from shared.models.cct import build_cct
-from shared.models.parry import N_MELS, ParryCnn, ParryCnnLstm, ParryLstm
+from shared.models.parry import ParryCnn, ParryCnnLstm, ParryLstm
 from shared.models.resnet import build_resnet50
 from shared.models.speaker_cct import FUSIONS, build_speaker_cct
 from shared.models.vacnn import Vacnn, VacnnBovw
@@ -46,36 +46,6 @@ class ModelSpec:
             return self.builder(num_classes, **kwargs)
         except TypeError as exc:
             raise SpecError(f"cannot build {self.name!r} with {sorted(kwargs)}: {exc}") from exc
-
-
-def _speaker_dim(model: nn.Module) -> int:
-    return int(model.speaker_dim)
-
-
-def example_inputs(model: nn.Module, batch: int = 1, *, frames: int = 100, seconds: float = 2.0) -> dict[str, torch.Tensor]:
-    """Zero inputs of the right shapes for ``forward_batch`` (shape tests, MAC counting)."""
-    kind = model.input_kind
-    device = next(model.parameters()).device
-    if kind == "image":
-        cfg = getattr(model, "config", None) or getattr(getattr(model, "cct", None), "config", None)
-        chans = cfg.in_chans if cfg is not None else getattr(model, "in_chans", 1)
-        if isinstance(model, VacnnBovw):
-            hw = (int(round((model.positions ** 0.5) * 32)),) * 2
-            chans = model.backbone.stem[0].in_channels
-        elif isinstance(model, Vacnn):
-            hw, chans = (224, 224), model.stem[0].in_channels
-        else:
-            hw = cfg.hw if cfg is not None else (224, 224)
-        inputs = {"x": torch.zeros(batch, chans, *hw, device=device)}
-    elif kind == "logmel":
-        inputs = {"x": torch.zeros(batch, getattr(model, "n_mels", N_MELS), frames, device=device)}
-    else:
-        inputs = {"x": torch.randn(batch, int(seconds * 16000), device=device)}
-    if getattr(model, "uses_speaker", False):
-        inputs["speaker"] = torch.zeros(batch, _speaker_dim(model), device=device)
-    if getattr(model, "uses_bovw", False):
-        inputs["bovw"] = torch.zeros(batch, model.vocabulary_size, device=device)
-    return inputs
 
 
 def architectures() -> dict[str, ModelSpec]:
@@ -135,12 +105,30 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def _rnn_macs(module: nn.LSTM, inputs: tuple[torch.Tensor, ...]) -> int:
+    """LSTM MACs, which torch's FLOP counter does not see: per step and direction, 4 gates of
+    (input + hidden) x hidden."""
+    x = inputs[0]
+    batch, steps = (x.shape[0], x.shape[1]) if module.batch_first else (x.shape[1], x.shape[0])
+    dirs = 2 if module.bidirectional else 1
+    h, total, width = module.hidden_size, 0, module.input_size
+    for _ in range(module.num_layers):
+        total += dirs * 4 * h * (width + h) * steps * batch
+        width = h * dirs
+    return total
+
+
 def count_macs(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> int:
-    """Multiply-accumulates of one forward pass (torch's FLOP counter / 2), in eval mode."""
+    """Multiply-accumulates of one forward pass in eval mode: torch's FLOP counter / 2, plus
+    LSTM layers counted by hooks."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from shared.models.base import forward_batch
-
+    rnn_macs: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out: rnn_macs.append(_rnn_macs(mod, args)))
+        for m in model.modules()
+        if isinstance(m, nn.LSTM)
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -148,4 +136,6 @@ def count_macs(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> int:
             forward_batch(model, inputs["x"], speaker=inputs.get("speaker"), bovw=inputs.get("bovw"))
     finally:
         model.train(was_training)
-    return counter.get_total_flops() // 2
+        for hook in hooks:
+            hook.remove()
+    return counter.get_total_flops() // 2 + sum(rnn_macs)

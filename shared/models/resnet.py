@@ -14,6 +14,7 @@ from torchvision.models.resnet import Bottleneck, ResNet
 
 from shared.errors import SpecError
 from shared.models.base import SerModel
+from shared.models.pretrained import load_pretrained
 
 
 class ResNet50(ResNet, SerModel):
@@ -29,6 +30,7 @@ class ResNet50(ResNet, SerModel):
             self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
         self.in_chans = in_chans
+        self.img_hw = (224, 224)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Globally pooled 2048-d features, the input of ``fc``."""
@@ -45,7 +47,5 @@ def build_resnet50(num_classes: int, in_chans: int = 1, weights_path: str | Path
     when its class count differs)."""
     model = ResNet50(num_classes, in_chans)
     if weights_path is not None:
-        from shared.models.pretrained import load_pretrained
-
         load_pretrained(model, weights_path)
     return model

@@ -39,6 +39,7 @@ class SpeakerCct(SerModel):
             raise SpecError(f"unknown speaker fusion {fusion!r}; known: {list(FUSIONS)}")
         self.fusion = fusion
         self.cct = Cct(cfg, num_classes)
+        self.in_chans, self.img_hw = cfg.in_chans, cfg.hw
         dim = cfg.embed_dim
         self.speaker_dim = speaker_dim or dim
         self.speaker_proj = nn.Linear(self.speaker_dim, dim)

@@ -87,9 +87,12 @@ class Vacnn(SerModel):
 
     input_kind = "image"
 
-    def __init__(self, num_classes: int, in_chans: int = 1, cbam: bool = False, dropout: float = 0.3) -> None:
+    def __init__(
+        self, num_classes: int, in_chans: int = 1, cbam: bool = False, dropout: float = 0.3, img_size: int = 224
+    ) -> None:
         super().__init__()
         self.cbam = cbam
+        self.in_chans, self.img_hw = in_chans, (img_size, img_size)  # img_size: nominal, any size runs
         self.stem = nn.Sequential(
             nn.Conv2d(in_chans, STAGES[0], 3, 2, 1, bias=False),
             nn.GroupNorm(GROUPS, STAGES[0]),
@@ -163,7 +166,8 @@ class VacnnBovw(SerModel):
         dim = STAGES[2]
         self.vocabulary_size = vocabulary_size
         self.positions = (img_size // 32) ** 2
-        self.backbone = Vacnn(num_classes, in_chans, cbam)
+        self.in_chans, self.img_hw = in_chans, (img_size, img_size)
+        self.backbone = Vacnn(num_classes, in_chans, cbam, img_size=img_size)
         self.pool = nn.AvgPool2d(2)
         self.bovw_mlp = nn.Sequential(
             nn.Linear(vocabulary_size, target_hidden), nn.ReLU(inplace=True), nn.Linear(target_hidden, dim),

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.features.atomic import atomic_write
 from shared.errors import ConfigMismatch, InvalidInput, NotFound, SpecError
+from shared.features.atomic import atomic_write
 
 PCA_VERSION = 1
 TENSORS_FILE = "speaker_pca.safetensors"

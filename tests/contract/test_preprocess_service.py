@@ -18,9 +18,10 @@ import pytest
 import soundfile as sf
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from ser.v1 import common_pb2, preprocess_pb2, preprocess_pb2_grpc
+
 from services.common.client import channel
+from services.common.convert import tensor_to_ndarray
 from services.common.errors import ERROR_CODE_METADATA_KEY
 from services.preprocess.server import serve
 from shared.assets import sample_call_path, sample_call_turns
@@ -237,7 +238,7 @@ def test_stream_prepare_yields_segments_of_both_channels_as_they_close(stub) -> 
     stream_spans = [(s.channel, s.start_ms, s.end_ms) for s in sorted(segments, key=key)]
     offline_spans = [(s.channel, s.start_ms, s.end_ms) for s in sorted(one_shot, key=key)]
     assert len(stream_spans) == len(offline_spans)
-    for a, b in zip(stream_spans, offline_spans):
+    for a, b in zip(stream_spans, offline_spans, strict=True):
         assert a[0] == b[0] and abs(a[1] - b[1]) <= 64 and abs(a[2] - b[2]) <= 64
 
 
@@ -274,5 +275,37 @@ def test_return_audio_and_mix_down(stub) -> None:
     reply = stub.Prepare(request, timeout=30)
     assert list(reply.roles) == ["mixed"]
     assert {s.channel for s in reply.segments} == {0}
-    assert list(reply.audio.shape) == [1, round(14.618 * 16000)] or abs(reply.audio.shape[1] - 14.618 * 16000) <= 16
-    assert reply.audio.dtype == common_pb2.DTYPE_FLOAT32
+    audio = tensor_to_ndarray(reply.audio)
+    assert audio.dtype == np.float32 and audio.shape[0] == 1
+    assert abs(audio.shape[1] - 14.618 * 16000) <= 16
+    assert 0.05 < np.abs(audio).max() <= 1.0
+
+
+def test_client_cancel_mid_stream_is_logged_as_cancelled_not_as_a_server_error(stub) -> None:
+    log = logging.getLogger("ser.rpc")
+    handler = _RpcLog()
+    log.addHandler(handler)
+    old_level = log.level
+    log.setLevel(logging.INFO)
+    release = threading.Event()
+    pcm, rate, channels = _sample_call_pcm()
+
+    def requests():
+        fmt = common_pb2.PcmFormat(sample_rate_hz=rate, channels=channels, encoding=common_pb2.PCM_ENCODING_S16LE)
+        yield preprocess_pb2.StreamPrepareRequest(config=preprocess_pb2.StreamPrepareConfig(format=fmt))
+        yield preprocess_pb2.StreamPrepareRequest(chunk=pcm[:16000])
+        release.wait(timeout=10)
+
+    try:
+        call = stub.StreamPrepare(requests(), timeout=30)
+        time.sleep(0.5)
+        call.cancel()
+        release.set()
+        record = handler.wait_for("/StreamPrepare")
+        assert record.status == "CANCELLED"
+        assert not [r for r in handler.records if r.levelno >= logging.ERROR]
+    finally:
+        release.set()
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+    assert stub.Prepare(_wav_request(), timeout=30).segments

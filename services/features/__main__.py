@@ -1,0 +1,3 @@
+from services.features.server import main
+
+main()

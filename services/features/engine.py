@@ -1,0 +1,131 @@
+"""The heavy objects behind the feature service, created once and shared by every RPC thread.
+
+Front ends (one per feature config), BOVW vocabularies (one per resolved artifact folder) and
+openSMILE extractors (one per feature set) are built on first use and kept by this object; the
+servicer owns one engine, so there is no module-level cache. All numbers come from
+``shared.features``: this class only batches clips and picks the objects.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shared.errors import ConfigMismatch, InvalidInput
+from shared.features.artifacts import VOCABULARIES, ArtifactStore, read_provenance
+from shared.features.bovw import BovwVocabulary, kaze_descriptors
+from shared.features.config import LogMelConfig
+from shared.features.egemaps import FunctionalsExtractor
+from shared.features.image import ImageConfig, images_from_batch, to_image_uint8
+from shared.features.logmel import LogMelFrontEnd
+from shared.features.windowing import WindowPolicy, window_many
+
+
+@dataclass(frozen=True)
+class LoadedVocabulary:
+    """A vocabulary with the configs it was fitted with (from its provenance, when recorded)."""
+
+    name: str
+    version: str
+    vocabulary: BovwVocabulary
+    logmel: LogMelConfig | None
+    image: ImageConfig
+
+
+def samples_for_frames(config: LogMelConfig, frames: int) -> int:
+    """Fewest samples whose log-mel has ``frames`` frames (short clips are padded with silence to this)."""
+    base = (frames - 1) * config.hop_length
+    return base if config.center else base + config.n_fft
+
+
+class FeatureEngine:
+    def __init__(self, artifacts_dir: Path | str, device: str | torch.device | None = None) -> None:
+        self.device = device
+        self.vocabularies = ArtifactStore(artifacts_dir, VOCABULARIES)
+        self._lock = threading.Lock()
+        self._frontends: dict[str, LogMelFrontEnd] = {}
+        self._loaded: dict[Path, LoadedVocabulary] = {}
+        self._smile: dict[str, tuple[FunctionalsExtractor, threading.Lock]] = {}
+
+    def frontend(self, config: LogMelConfig) -> LogMelFrontEnd:
+        key = config.hash()
+        with self._lock:
+            if key not in self._frontends:
+                self._frontends[key] = LogMelFrontEnd(config, device=self.device)
+            return self._frontends[key]
+
+    def logmels(self, clips: Sequence[np.ndarray], config: LogMelConfig, window_frames: int = 0) -> list[np.ndarray]:
+        """(n_features, frames) per clip, all clips in batched STFTs; with ``window_frames``,
+        (windows, n_features, window_frames) per clip (see ``shared.features.windowing``)."""
+        if not clips:
+            return []
+        if window_frames <= 0:
+            return self.frontend(config).compute_many(list(clips))
+        least = samples_for_frames(config, window_frames)
+        padded = [np.pad(c, (0, max(0, least - len(c)))) for c in clips]
+        mels = self.frontend(config).compute_many(padded)
+        policy = WindowPolicy(window_frames, window_frames)
+        return [window_many([m], policy).data.astype(np.float32) for m in mels]
+
+    @staticmethod
+    def images(mels: Sequence[np.ndarray], n_mels: int, config: ImageConfig) -> list[np.ndarray]:
+        """(C, size, size) per log-mel; only the static bands (no deltas) become the image."""
+        out = []
+        for mel in mels:
+            with torch.no_grad():
+                out.append(images_from_batch(torch.from_numpy(np.ascontiguousarray(mel[None, :n_mels])), config)[0].numpy())
+        return out
+
+    def vocabulary(self, name: str, version: str) -> LoadedVocabulary:
+        resolved, folder = self.vocabularies.resolve(name, version)
+        with self._lock:
+            if folder in self._loaded:
+                return self._loaded[folder]
+        provenance = read_provenance(folder)
+        logmel = LogMelConfig.from_dict(provenance["logmel"]) if "logmel" in provenance else None
+        image = ImageConfig.from_dict(provenance["image"]) if "image" in provenance else ImageConfig()
+        vocabulary = BovwVocabulary.load(
+            folder,
+            expect_feature_config_hash=logmel.hash() if logmel is not None else None,
+            expect_image_config_hash=image.hash(),
+        )
+        loaded = LoadedVocabulary(name, resolved, vocabulary, logmel, image)
+        with self._lock:
+            self._loaded[folder] = loaded
+        return loaded
+
+    @staticmethod
+    def check_vocabulary_config(loaded: LoadedVocabulary, config: LogMelConfig) -> None:
+        fitted = loaded.vocabulary.card.feature_config_hash
+        if fitted and fitted != config.hash():
+            raise ConfigMismatch(
+                f"vocabulary {loaded.name!r} v{loaded.version} was fitted on log-mel config {fitted}, "
+                f"the request uses {config.hash()}"
+            )
+
+    @staticmethod
+    def bovw(mels: Sequence[np.ndarray], loaded: LoadedVocabulary, n_mels: int) -> list[tuple[np.ndarray, int]]:
+        """(normalised histogram, keypoints found) per log-mel."""
+        vocabulary = loaded.vocabulary
+        out = []
+        for mel in mels:
+            descriptors = kaze_descriptors(to_image_uint8(mel[:n_mels], loaded.image), vocabulary.card.kaze_threshold)
+            out.append((vocabulary.histogram(descriptors), int(len(descriptors))))
+        return out
+
+    def functionals(self, feature_set: str) -> tuple[FunctionalsExtractor, threading.Lock]:
+        with self._lock:
+            if feature_set not in self._smile:
+                self._smile[feature_set] = (FunctionalsExtractor(feature_set), threading.Lock())
+            return self._smile[feature_set]
+
+    def egemaps(self, clips: Sequence[np.ndarray], sample_rate: int, feature_set: str) -> tuple[list[np.ndarray], list[str]]:
+        if feature_set not in ("egemaps", "emobase"):
+            raise InvalidInput(f"unknown openSMILE feature set {feature_set!r}")
+        extractor, lock = self.functionals(feature_set)
+        with lock:  # one openSMILE instance is not meant to run two signals at once
+            return [extractor(c, sample_rate) for c in clips], list(extractor.names)

@@ -1,0 +1,39 @@
+"""``train``: run an experiment spec as a job. Rerunning the same job (a redelivery after a worker
+crash) resumes: finished splits are kept and an unfinished one continues from its checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from services.jobs.app import app
+from services.jobs.progress import run_job
+from services.jobs.store import JobStore
+from shared.experiments.runner import ExperimentRun
+from shared.experiments.spec import load_spec
+from shared.runtime import limit_threads
+from shared.settings import Settings
+
+
+def job_dir(settings: Settings, job_id: str) -> Path:
+    return settings.artifacts_dir / "jobs" / job_id
+
+
+@app.task(name="ser.train", bind=True)
+def train(self: Any, job_id: str) -> dict[str, Any]:
+    settings = Settings.from_env()
+    limit_threads(settings.torch_threads)
+    store = JobStore.from_url(settings.redis_url)
+    with run_job(store, job_id, self) as ctx:
+        spec = load_spec(ctx.job.spec)
+        out = job_dir(settings, job_id)
+        ctx.result = {"output_dir": str(out)}
+        run = ExperimentRun(spec, out, progress=ctx.progress, should_stop=lambda: store.cancel_requested(job_id),
+                            registry_root=settings.artifacts_dir / "registry")
+        result = run.run()
+        agg = result.report.aggregate()
+        ctx.result.update({"report": str(out / "report.md"), "uar": round(agg.pooled.uar, 4),
+                           "accuracy": round(agg.pooled.accuracy, 4), "macro_f1": round(agg.pooled.macro_f1, 4),
+                           "folds": agg.folds})
+        if result.model_ref:
+            ctx.result["model"] = f"{result.model_ref[0]}:{result.model_ref[1]}"
+    return ctx.result

@@ -1,0 +1,3 @@
+from services.speaker.server import main
+
+main()

@@ -1,0 +1,200 @@
+"""Run an experiment spec: load corpora, split, build inputs, train, evaluate, report, publish.
+
+Resumable at two levels: a finished split's result is kept in ``split_*/result.json`` and skipped
+on a rerun; an unfinished split resumes training from its checkpoint (``split_*/checkpoint``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from shared.corpora.labels import get_label_map
+from shared.errors import SpecError
+from shared.evaluation.metrics import compute_metrics
+from shared.evaluation.protocols import Split
+from shared.evaluation.reports import FoldResult, Report
+from shared.experiments.data import AudioStore, load_manifest, make_splits
+from shared.experiments.features import BovwSide, PartInputs, SpeakerSide, balance, build_part
+from shared.experiments.spec import ExperimentSpec
+from shared.features.augment import AugmentConfig
+from shared.features.inputs import InputBuilder, ModelInputConfig
+from shared.features.windowing import pool_by_source
+from shared.models.registry import architectures, build_model, count_parameters
+from shared.training.config import TrainConfig
+from shared.training.data import TensorBatches
+from shared.training.loop import Trainer, TrainProgress
+
+log = logging.getLogger(__name__)
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class ExperimentResult:
+    report: Report
+    out_dir: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+    model_ref: tuple[str, str] | None = None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:60]
+
+
+class ExperimentRun:
+    """One run of a spec; owns its audio store, input builder and side-input fitters."""
+
+    def __init__(self, spec: ExperimentSpec, out_dir: Path, *, device: str | None = None,
+                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        self.spec = spec
+        self.out_dir = Path(out_dir)
+        self.device = device
+        self.progress = progress or (lambda done, total, message: None)
+        self.should_stop = should_stop
+        specs = architectures()
+        if spec.model.architecture not in specs:
+            raise SpecError(f"unknown architecture {spec.model.architecture!r}; known: {sorted(specs)}")
+        self.arch = specs[spec.model.architecture]
+        self.input_config = ModelInputConfig.from_dict({"kind": self.arch.input_kind, **spec.inputs})
+        self.train_config = TrainConfig.from_dict({"seed": spec.seed, **spec.training})
+        self.label_map = get_label_map(spec.label_map)
+        self.classes = list(self.label_map.classes)
+        self.augment = AugmentConfig(**spec.augment) if spec.augment else AugmentConfig()
+        self.audio = AudioStore()
+        self.builder = InputBuilder(self.input_config, device=device)
+        self._encoder = None
+        self.model = None
+
+    # ------------------------------------------------------------------ helpers
+    def _encoder_side(self, model_width: int) -> SpeakerSide:
+        if self._encoder is None:
+            from shared.speaker.encoder import load_encoder
+
+            self._encoder = load_encoder(self.spec.speaker.encoder, device=self.device)
+        return SpeakerSide(self._encoder, self.spec.speaker.pca_width or model_width)
+
+    def _parts(self, split: Split) -> dict[str, PartInputs]:
+        spec = self.spec
+        parts: dict[str, PartInputs] = {}
+        for name, manifest in (("train", split.train), ("valid", split.valid), ("test", split.test)):
+            if manifest is None or len(manifest) == 0:
+                continue
+            manifest, clips = self.audio.load(manifest)
+            if name == "train":
+                manifest, clips, balance_log = balance(manifest, clips, spec.balancing, spec.seed, self.augment)
+                self._balance_log = balance_log.to_dict() if balance_log else None
+            parts[name] = build_part(self.builder, manifest, clips, self.classes, split.normalization)
+        return parts
+
+    def _side_inputs(self, parts: dict[str, PartInputs], model: Any) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        train = parts["train"]
+        if self.arch.uses_speaker:
+            side = self._encoder_side(int(getattr(model, "speaker_dim", 384)))
+            embeddings = {k: side.embed(p.clips) for k, p in parts.items()}
+            side.fit(embeddings["train"], train.manifest.corpora)
+            for k, p in parts.items():
+                side.attach(p, embeddings[k])
+            info["speaker_pca"] = side.pca.card.to_dict() if side.pca else None
+        if self.arch.uses_bovw:
+            side = BovwSide(self.spec.bovw.k, self.spec.bovw.k_candidates, self.spec.bovw.max_images, self.spec.seed)
+            descriptors = {k: side.descriptors(self.builder, p) for k, p in parts.items()}
+            side.fit(descriptors["train"], train.manifest.corpora, self.input_config.hash())
+            for k, p in parts.items():
+                side.attach(p, descriptors[k])
+            info["bovw_vocabulary"] = side.vocabulary.card.to_dict() if side.vocabulary else None
+        return info
+
+    @staticmethod
+    def _batches(part: PartInputs) -> TensorBatches:
+        return TensorBatches.from_numpy(part.inputs.x, part.labels, speaker=part.speaker, bovw=part.bovw)
+
+    # ------------------------------------------------------------------ one split
+    def run_split(self, index: int, total: int, split: Split) -> tuple[FoldResult, np.ndarray | None, PartInputs]:
+        split_dir = self.out_dir / f"split_{index:02d}_{_slug(split.name)}"
+        split_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        self.progress(index * 100, total * 100, f"{split.name}: loading audio and features")
+        parts = self._parts(split)
+        if "train" not in parts or "test" not in parts:
+            raise SpecError(f"split {split.name}: no decodable training or test audio")
+        model = build_model(self.arch.name, len(self.classes), **self.spec.model.overrides)
+        side_info = self._side_inputs(parts, model)
+        epochs = self.train_config.max_epochs
+
+        def on_progress(p: TrainProgress) -> None:
+            frac = min(1.0, p.step / max(1, p.total_steps))
+            uar = "-" if p.valid_uar is None else f"{100 * p.valid_uar:.1f}%"
+            self.progress(index * 100 + int(frac * 100), total * 100,
+                          f"{split.name}: epoch {p.epoch}/{epochs} loss {p.loss:.3f} valid UAR {uar}")
+
+        trainer = Trainer(model, self.train_config, device=self.device, checkpoint_dir=split_dir / "checkpoint",
+                          progress=on_progress, should_stop=self.should_stop)
+        result = trainer.fit(self._batches(parts["train"]), self._batches(parts["valid"]) if "valid" in parts else None)
+        test = parts["test"]
+        probs, embeddings = trainer.predict(self._batches(test))
+        clip_probs = pool_by_source(probs, test.inputs.source, test.inputs.num_clips)
+        y_true = [self.classes[i] for i in test.clip_labels]
+        y_pred = [self.classes[i] for i in clip_probs.argmax(axis=1)]
+        metrics = compute_metrics(y_true, y_pred, self.classes)
+        clip_embeddings = None if embeddings is None else pool_by_source(embeddings, test.inputs.source,
+                                                                           test.inputs.num_clips)
+        fold = FoldResult.of(split, metrics, train=result.to_dict(), balancing=self._balance_log, **side_info,
+                             windows={k: int(len(p.inputs.x)) for k, p in parts.items()},
+                             skipped_files=len(self.audio.failed), seconds=round(time.perf_counter() - started, 1))
+        (split_dir / "result.json").write_text(json.dumps(fold.to_dict(), indent=2, default=str))
+        if clip_embeddings is not None:
+            np.savez(split_dir / "test_embeddings.npz", embeddings=clip_embeddings.astype(np.float32),
+                     corpus=np.asarray([i.corpus for i in test.manifest]), emotion=np.asarray(y_true))
+        self.model = model
+        self._last_parts = parts
+        return fold, clip_embeddings, test
+
+    # ------------------------------------------------------------------ whole run
+    def run(self) -> ExperimentResult:
+        spec = self.spec
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        started = time.perf_counter()
+        data = load_manifest(spec)
+        splits = make_splits(spec, data.manifest)
+        folds: list[FoldResult] = []
+        emb, corpora, emotions = [], [], []
+        for n, split in enumerate(splits):
+            done = self.out_dir / f"split_{n:02d}_{_slug(split.name)}" / "result.json"
+            if done.exists():
+                folds.append(FoldResult.from_dict(json.loads(done.read_text())))
+                npz = done.parent / "test_embeddings.npz"
+                if npz.exists():
+                    z = np.load(npz)
+                    emb.append(z["embeddings"])
+                    corpora += [str(c) for c in z["corpus"]]
+                    emotions += [str(e) for e in z["emotion"]]
+                continue
+            fold, clip_embeddings, test = self.run_split(n, len(splits), split)
+            folds.append(fold)
+            if clip_embeddings is not None:
+                emb.append(clip_embeddings)
+                corpora += [i.corpus for i in test.manifest]
+                emotions += [str(i.label) for i in test.manifest]
+        params = count_parameters(self.model) if self.model is not None else None
+        report = Report(title=spec.name, model=self.arch.name, protocol=spec.protocol.kind, folds=folds, params=params,
+                        metadata={"paper": spec.paper, "label_map": spec.label_map, "balancing": spec.balancing,
+                                  "normalization": spec.normalization, "input_config_hash": self.input_config.hash(),
+                                  "seconds": round(time.perf_counter() - started, 1), **data.info})
+        paths = report.write(self.out_dir, embeddings=np.concatenate(emb) if (emb and spec.tsne) else None,
+                             embedding_corpora=corpora, embedding_emotions=emotions, seed=spec.seed)
+        self.progress(len(splits) * 100, len(splits) * 100, "report written")
+        return ExperimentResult(report, self.out_dir, paths)
+
+
+def run_experiment(spec: ExperimentSpec, out_dir: Path, **kwargs: Any) -> ExperimentResult:
+    return ExperimentRun(spec, out_dir, **kwargs).run()

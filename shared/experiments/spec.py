@@ -1,0 +1,125 @@
+"""Experiment specs (YAML recipes), validated up front so a typo fails before hours of training."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.errors import SpecError
+from shared.spec_io import read_mapping, validate_model
+
+PROTOCOLS = ("cross_corpus", "leave_one_corpus_out", "leave_one_speaker_out", "speaker_kfold",
+             "leave_one_language_out", "pretrain_finetune_kfold")
+DEFAULT_CORPORA_ROOT = "../shared/corpora"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorpusRef(_Spec):
+    name: str
+    root: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def resolved_root(self) -> Path:
+        """``${SER_CORPORA}`` (default ../shared/corpora) and other env vars expand in roots."""
+        env = {**os.environ}
+        env.setdefault("SER_CORPORA", DEFAULT_CORPORA_ROOT)
+        expanded = self.root
+        for key, value in env.items():
+            expanded = expanded.replace(f"${{{key}}}", value)
+        return Path(os.path.expanduser(expanded))
+
+
+class ProtocolSpec(_Spec):
+    kind: Literal[PROTOCOLS]  # type: ignore[valid-type]
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSection(_Spec):
+    architecture: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpeakerSection(_Spec):
+    encoder: str = "ge2e"
+    pca_width: int | None = Field(None, description="default: the model's speaker_dim")
+
+
+class BovwSection(_Spec):
+    k: int = Field(128, ge=2)
+    k_candidates: list[int] | None = Field(None, description="choose k by mean silhouette among these")
+    max_images: int = Field(2000, ge=10, description="training images sampled to fit the vocabulary")
+
+
+class PublishSection(_Spec):
+    name: str
+    promote: str | None = "default"
+
+
+class ExperimentSpec(_Spec):
+    name: str
+    description: str = ""
+    paper: str = ""
+    corpora: list[CorpusRef]
+    missing_corpora: Literal["skip", "error"] = "skip"
+    label_map: str = "4class"
+    protocol: ProtocolSpec
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    model: ModelSection
+    training: dict[str, Any] = Field(default_factory=dict)
+    balancing: Literal["none", "undersample", "oversample"] = "none"
+    augment: dict[str, Any] = Field(default_factory=dict, description="AugmentConfig for oversampled copies")
+    normalization: Literal["none", "per_corpus", "per_speaker"] = "none"
+    speaker: SpeakerSection = SpeakerSection()
+    bovw: BovwSection = BovwSection()
+    seed: int = 0
+    max_per_class: int | None = Field(None, ge=1, description="cap per class and corpus, for quick runs")
+    tsne: bool = True
+    publish: PublishSection | None = None
+
+    @field_validator("corpora")
+    @classmethod
+    def _unique(cls, value: list[CorpusRef]) -> list[CorpusRef]:
+        names = [c.name for c in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"corpora listed twice: {names}")
+        if not value:
+            raise ValueError("at least one corpus is needed")
+        return value
+
+
+def load_spec(source: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentSpec:
+    """Parse and validate a spec from a file, YAML text or a dict; SpecError names every problem."""
+    data = _merge(read_mapping(source, "experiment"), overrides or {})
+    return validate_model(ExperimentSpec, data, "experiment")
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``overrides`` (e.g. from ``--set training.max_epochs=2``) into ``base``."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["training.max_epochs=2", "seed=1"]`` -> nested dict with YAML-typed values."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SpecError(f"override {pair!r} is not key=value")
+        key, raw = pair.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    return out

@@ -1,0 +1,135 @@
+"""Model inputs from 16 kHz mono speech: the one path training, evaluation and serving share.
+
+A ``ModelInputConfig`` names everything between a waveform and a model's input tensor (window
+policy, log-mel config, image config); its hash goes into the model card, and serving refuses a
+request whose hash differs. Windowing policy (see ``windowing``): clips are cut into fixed windows
+of ``window_s`` every ``stride_s`` (short clips zero-padded, never stretched); a clip's prediction
+is the mean of its windows' posteriors.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from shared.errors import SpecError
+from shared.evaluation.normalization import standardize_groups
+from shared.features.config import LogMelConfig, config_hash, preset
+from shared.features.image import ImageConfig, images_from_batch
+from shared.features.logmel import LogMelFrontEnd
+from shared.features.windowing import WindowPolicy, Windows, window_many
+
+InputKind = Literal["image", "logmel", "waveform"]
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class ModelInputConfig:
+    kind: InputKind = "image"
+    logmel: LogMelConfig = field(default_factory=LogMelConfig)
+    image: ImageConfig = field(default_factory=lambda: ImageConfig(channels=1))
+    window_s: float = 3.0
+    stride_s: float = 1.5
+    waveform_norm: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "logmel", "waveform"):
+            raise SpecError(f"input kind must be image, logmel or waveform, got {self.kind!r}")
+        if not 0 < self.stride_s <= self.window_s:
+            raise SpecError(f"need 0 < stride_s <= window_s, got {self.stride_s}, {self.window_s}")
+
+    @property
+    def policy(self) -> WindowPolicy:
+        return WindowPolicy(int(round(self.window_s * SAMPLE_RATE)), int(round(self.stride_s * SAMPLE_RATE)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "window_s": self.window_s, "stride_s": self.stride_s}
+        if self.kind == "waveform":
+            d["waveform_norm"] = self.waveform_norm
+        else:
+            d["logmel"] = self.logmel.to_dict()
+        if self.kind == "image":
+            d["image"] = self.image.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelInputConfig":
+        d = dict(d)
+        unknown = set(d) - {"kind", "window_s", "stride_s", "waveform_norm", "logmel", "image", "preset"}
+        if unknown:
+            raise SpecError(f"unknown input config fields: {sorted(unknown)}")
+        logmel = preset(d.pop("preset")) if "preset" in d else LogMelConfig()
+        if "logmel" in d:
+            overrides = dict(d.pop("logmel"))
+            logmel = LogMelConfig.from_dict({**logmel.to_dict(), **overrides}) if overrides else logmel
+        image = ImageConfig.from_dict(d.pop("image")) if "image" in d else ImageConfig(channels=1)
+        return cls(logmel=logmel, image=image, **d)
+
+    def hash(self) -> str:
+        return config_hash(self.to_dict())
+
+
+def normalize_waveform(x: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Zero mean, unit variance per waveform (wav2vec2's input convention)."""
+    x = np.asarray(x, dtype=np.float32)
+    return (x - x.mean()) / (x.std() + eps)
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """``x[i]`` is window i of clip ``source[i]``; ``num_clips`` clips went in."""
+
+    x: np.ndarray
+    source: np.ndarray
+    num_clips: int
+
+
+class InputBuilder:
+    """Turns clips into model inputs with one front end instance (GPU when present)."""
+
+    def __init__(self, config: ModelInputConfig, device: str | torch.device | None = None) -> None:
+        self.config = config
+        self.frontend = None if config.kind == "waveform" else LogMelFrontEnd(config.logmel, device=device)
+
+    def windows(self, clips: Sequence[np.ndarray]) -> Windows:
+        return window_many([np.asarray(c, dtype=np.float32) for c in clips], self.config.policy)
+
+    def __call__(self, clips: Sequence[np.ndarray], *, groups: Sequence[str] | None = None,
+                 batch: int = 64) -> ModelInputs:
+        """``groups`` (one per clip: a speaker, a corpus, a call channel) turns on group standardisation."""
+        w = self.windows(clips)
+        window_groups = None if groups is None else np.asarray(groups)[w.source]
+        return ModelInputs(self.from_windows(w.data, groups=window_groups, batch=batch), w.source, len(clips))
+
+    def from_windows(self, data: np.ndarray, *, groups: np.ndarray | None = None, batch: int = 64) -> np.ndarray:
+        """(N, samples) equal-length windows -> (N, ...) model inputs, computed in batches.
+
+        With ``groups``, each log-mel band is standardised over all windows and frames of its group,
+        using only that group's own (unlabelled) audio: per-speaker or per-corpus normalisation.
+        """
+        if self.config.kind == "waveform":
+            return np.stack([normalize_waveform(w) for w in data]) if self.config.waveform_norm else data
+        assert self.frontend is not None
+        mels = []
+        for i in range(0, len(data), batch):
+            with torch.no_grad():
+                mels.append(self.frontend(torch.from_numpy(np.ascontiguousarray(data[i : i + batch]))).cpu().numpy())
+        mel = np.concatenate(mels).astype(np.float32)
+        if groups is not None:
+            mel = standardize_bands(mel, groups)
+        if self.config.kind == "logmel":
+            return mel
+        images = [images_from_batch(torch.from_numpy(mel[i : i + batch]), self.config.image).numpy()
+                  for i in range(0, len(mel), batch)]
+        return np.concatenate(images).astype(np.float32)
+
+
+def standardize_bands(mel: np.ndarray, groups: Sequence[str] | np.ndarray) -> np.ndarray:
+    """(N, F, T) log-mels: z-score each band within each group (over the group's windows and frames)."""
+    n, f, t = mel.shape
+    rows = mel.transpose(0, 2, 1).reshape(-1, f)
+    out = standardize_groups(rows, np.repeat(np.asarray(groups).astype(str), t))
+    return out.reshape(n, t, f).transpose(0, 2, 1).astype(np.float32)

@@ -1,0 +1,40 @@
+"""Reading and validating declarative specs (YAML/JSON files, text or dicts) with errors that name the field."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import SpecError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_mapping(source: str | Path | dict[str, Any], what: str) -> dict[str, Any]:
+    """A dict from a dict, a spec file path (.yaml/.yml/.json) or YAML/JSON text."""
+    if isinstance(source, dict):
+        return source
+    text = source
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                    and source.strip().endswith((".yaml", ".yml", ".json"))):
+        path = Path(source)
+        if not path.is_file():
+            raise SpecError(f"{what} spec file not found: {path}")
+        text = path.read_text()
+    try:
+        data = yaml.safe_load(str(text))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{what} spec is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"a {what} spec must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def validate_model(cls: type[M], data: dict[str, Any], what: str) -> M:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<spec>'}: {e['msg']}" for e in exc.errors())
+        raise SpecError(f"invalid {what} spec: {problems}") from exc
