@@ -59,6 +59,12 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     return run_jobs(args, settings)
 
 
+def cmd_fit(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.fit import run_fit
+
+    return run_fit(args, settings)
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli.demo import run_demo
 
@@ -133,6 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("ref", help="NAME:VERSION")
     m.add_argument("--alias", default="default")
     s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("fit", help="fit a BOVW vocabulary or a speaker PCA on training audio (a job)")
+    fsub = s.add_subparsers(dest="fit_command", required=True)
+    for name, helptext in (("vocabulary", "KAZE bag-of-visual-words vocabulary (k-means, k by silhouette)"),
+                           ("speaker-pca", "PCA of GE2E speaker embeddings to the model width")):
+        f = fsub.add_parser(name, help=helptext)
+        f.add_argument("--corpus", action="append", metavar="NAME=ROOT", help="a training corpus (repeatable)")
+        f.add_argument("--manifest", help="a folder, .txt list or .jsonl manifest of training audio")
+        f.add_argument("--name", default="default", help="artifact name (versions auto-increment)")
+        f.add_argument("--seed", type=int, default=0)
+        f.add_argument("--watch", action="store_true", help="watch with a progress bar until it ends")
+        if name == "vocabulary":
+            k = f.add_mutually_exclusive_group()
+            k.add_argument("--k", type=int, default=128, help="vocabulary size without a search")
+            k.add_argument("--k-candidates", help="comma-separated sizes to choose from by silhouette, e.g. 64,128,256")
+            f.add_argument("--max-images", type=int, default=2000)
+            f.add_argument("--preset", default="vacnn", help="log-mel preset")
+        else:
+            f.add_argument("--width", type=int, default=384, help="projected width (the model width)")
+            f.add_argument("--max-utterances", type=int, default=5000)
+    s.set_defaults(func=cmd_fit)
 
     s = sub.add_parser("demo", help="start the stack, analyse the sample call, print the result, stop")
     s.add_argument("--keep", action="store_true", help="leave the stack running afterwards")

@@ -31,10 +31,6 @@ class Clip:
     error: SerError | None = None
     channel: int = 0
 
-    @property
-    def ok(self) -> bool:
-        return self.samples is not None
-
 
 def decode_request_audio(payload: common_pb2.AudioPayload, limits: AudioLimits, rate: int) -> Audio:
     data, raw = audio_payload_to_source(payload)
@@ -65,7 +61,11 @@ def clips_of(audio: Audio, segments: Sequence[common_pb2.Segment], min_ms: int) 
 
 
 def channel_clips(audio: Audio, segments: Sequence[common_pb2.Segment], min_ms: int) -> list[Clip]:
-    """One clip per channel: the concatenation of its segments, or the whole channel without segments."""
+    """One clip per channel: the concatenation of its segments, or the whole channel without segments.
+
+    Here a segment that cannot be cut fails the request: dropping it would silently change what
+    the channel's clip is made of.
+    """
     if not segments:
         return [Clip(None, np.ascontiguousarray(audio.channel(c), dtype=np.float32), channel=c)
                 for c in range(audio.num_channels)]

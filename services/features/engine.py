@@ -9,31 +9,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from shared.errors import ConfigMismatch, InvalidInput
-from shared.features.artifacts import VOCABULARIES, ArtifactStore, read_provenance
-from shared.features.bovw import BovwVocabulary, kaze_descriptors
+from shared.features.artifacts import VOCABULARIES, ArtifactStore, VocabularyArtifact, load_vocabulary
+from shared.features.bovw import kaze_descriptors
 from shared.features.config import LogMelConfig
 from shared.features.egemaps import FunctionalsExtractor
 from shared.features.image import ImageConfig, images_from_batch, to_image_uint8
 from shared.features.logmel import LogMelFrontEnd
 from shared.features.windowing import WindowPolicy, window_many
-
-
-@dataclass(frozen=True)
-class LoadedVocabulary:
-    """A vocabulary with the configs it was fitted with (from its provenance, when recorded)."""
-
-    name: str
-    version: str
-    vocabulary: BovwVocabulary
-    logmel: LogMelConfig | None
-    image: ImageConfig
 
 
 def samples_for_frames(config: LogMelConfig, frames: int) -> int:
@@ -45,10 +33,11 @@ def samples_for_frames(config: LogMelConfig, frames: int) -> int:
 class FeatureEngine:
     def __init__(self, artifacts_dir: Path | str, device: str | torch.device | None = None) -> None:
         self.device = device
+        self.artifacts_dir = Path(artifacts_dir)
         self.vocabularies = ArtifactStore(artifacts_dir, VOCABULARIES)
         self._lock = threading.Lock()
         self._frontends: dict[str, LogMelFrontEnd] = {}
-        self._loaded: dict[Path, LoadedVocabulary] = {}
+        self._loaded: dict[Path, VocabularyArtifact] = {}
         self._smile: dict[str, tuple[FunctionalsExtractor, threading.Lock]] = {}
 
     def frontend(self, config: LogMelConfig) -> LogMelFrontEnd:
@@ -80,26 +69,19 @@ class FeatureEngine:
                 out.append(images_from_batch(torch.from_numpy(np.ascontiguousarray(mel[None, :n_mels])), config)[0].numpy())
         return out
 
-    def vocabulary(self, name: str, version: str) -> LoadedVocabulary:
-        resolved, folder = self.vocabularies.resolve(name, version)
+    def vocabulary(self, name: str, version: str) -> VocabularyArtifact:
+        """The vocabulary ``name`` at ``version`` ("latest" re-resolved per call, each version loaded once)."""
+        _, folder = self.vocabularies.resolve(name, version)
         with self._lock:
             if folder in self._loaded:
                 return self._loaded[folder]
-        provenance = read_provenance(folder)
-        logmel = LogMelConfig.from_dict(provenance["logmel"]) if "logmel" in provenance else None
-        image = ImageConfig.from_dict(provenance["image"]) if "image" in provenance else ImageConfig()
-        vocabulary = BovwVocabulary.load(
-            folder,
-            expect_feature_config_hash=logmel.hash() if logmel is not None else None,
-            expect_image_config_hash=image.hash(),
-        )
-        loaded = LoadedVocabulary(name, resolved, vocabulary, logmel, image)
+        loaded = load_vocabulary(self.artifacts_dir, name, folder.name)
         with self._lock:
             self._loaded[folder] = loaded
         return loaded
 
     @staticmethod
-    def check_vocabulary_config(loaded: LoadedVocabulary, config: LogMelConfig) -> None:
+    def check_vocabulary_config(loaded: VocabularyArtifact, config: LogMelConfig) -> None:
         fitted = loaded.vocabulary.card.feature_config_hash
         if fitted and fitted != config.hash():
             raise ConfigMismatch(
@@ -108,7 +90,7 @@ class FeatureEngine:
             )
 
     @staticmethod
-    def bovw(mels: Sequence[np.ndarray], loaded: LoadedVocabulary, n_mels: int) -> list[tuple[np.ndarray, int]]:
+    def bovw(mels: Sequence[np.ndarray], loaded: VocabularyArtifact, n_mels: int) -> list[tuple[np.ndarray, int]]:
         """(normalised histogram, keypoints found) per log-mel."""
         vocabulary = loaded.vocabulary
         out = []

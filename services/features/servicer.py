@@ -7,7 +7,6 @@ INVALID_ARGUMENT, a config that differs from the vocabulary's FAILED_PRECONDITIO
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,72 +17,22 @@ from ser.v1 import common_pb2, features_pb2, features_pb2_grpc
 from services.common.clips import Clip, clips_of, decode_request_audio, error_detail
 from services.common.convert import ndarray_to_tensor
 from services.common.deadlines import ensure_active
-from services.features.engine import FeatureEngine, LoadedVocabulary
+from services.features.engine import FeatureEngine
+from services.features.requests import (
+    DEFAULT_VOCABULARY,
+    KIND_KEYS,
+    MAX_BATCH_ITEMS,
+    config_ref,
+    image_config,
+    requested_config,
+    smile_ref,
+    smile_set,
+)
 from shared.audio.decode import AudioLimits
-from shared.errors import ConfigMismatch, InvalidInput, NotFound
-from shared.features.config import PRESETS, LogMelConfig, config_hash
-from shared.features.image import ImageConfig
+from shared.errors import InvalidInput
+from shared.features.artifacts import VocabularyArtifact
+from shared.features.config import LogMelConfig
 from shared.settings import Settings
-
-MAX_BATCH_ITEMS = 1024
-DEFAULT_VOCABULARY = "default"
-SMILE_SETS = {
-    features_pb2.SMILE_FEATURE_SET_UNSPECIFIED: "egemaps",
-    features_pb2.SMILE_FEATURE_SET_EGEMAPS_V02: "egemaps",
-    features_pb2.SMILE_FEATURE_SET_EMOBASE: "emobase",
-}
-KIND_KEYS = {
-    features_pb2.FEATURE_KIND_LOG_MEL: "log_mel",
-    features_pb2.FEATURE_KIND_IMAGE: "image",
-    features_pb2.FEATURE_KIND_BOVW: "bovw",
-    features_pb2.FEATURE_KIND_EGEMAPS: "egemaps",
-}
-
-
-def requested_config(ref: common_pb2.FeatureConfigRef) -> LogMelConfig | None:
-    """The config a request names (preset or JSON), None when it names none; its hash, if given, must agree."""
-    if ref.preset and ref.json:
-        raise InvalidInput("config: set at most one of `preset` and `json`")
-    if ref.preset:
-        if ref.preset not in PRESETS:
-            raise NotFound(f"unknown feature preset {ref.preset!r}; known: {sorted(PRESETS)}")
-        config: LogMelConfig | None = PRESETS[ref.preset]
-    elif ref.json:
-        try:
-            data = json.loads(ref.json)
-            if not isinstance(data, dict):
-                raise InvalidInput("config.json must be a JSON object")
-            config = LogMelConfig.from_dict(data)
-        except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
-            raise InvalidInput(f"config.json is not a valid log-mel config: {exc}") from exc
-    else:
-        config = None
-    if ref.hash and ref.hash != (config or LogMelConfig()).hash():
-        raise ConfigMismatch(f"config hash {ref.hash} does not match the resolved config {(config or LogMelConfig()).hash()}")
-    return config
-
-
-def config_ref(config: LogMelConfig, preset: str = "") -> common_pb2.FeatureConfigRef:
-    canonical = json.dumps(config.to_dict(), sort_keys=True, separators=(",", ":"))
-    return common_pb2.FeatureConfigRef(hash=config.hash(), preset=preset, json=canonical)
-
-
-def smile_ref(feature_set: str) -> common_pb2.FeatureConfigRef:
-    data = {"opensmile": feature_set, "level": "functionals"}
-    return common_pb2.FeatureConfigRef(hash=config_hash(data), json=json.dumps(data, sort_keys=True))
-
-
-def image_config(options: features_pb2.ImageOptions) -> ImageConfig:
-    height, width = options.height or 224, options.width or 224
-    if height != width:
-        raise InvalidInput(f"image must be square (the models take size x size), got {height}x{width}")
-    return ImageConfig(size=int(height), channels=int(options.channels or 3), imagenet_norm=options.imagenet_normalize)
-
-
-def smile_set(value: int) -> str:
-    if value not in SMILE_SETS:
-        raise InvalidInput(f"unknown feature_set value {value}")
-    return SMILE_SETS[value]
 
 
 @dataclass
@@ -111,10 +60,10 @@ class FeaturesServicer(features_pb2_grpc.FeaturesServicer):
         config = requested_config(ref) or LogMelConfig()
         return config.replace(deltas=2) if deltas and config.deltas == 0 else config
 
-    def _vocabulary(self, ref: common_pb2.ModelRef) -> LoadedVocabulary:
+    def _vocabulary(self, ref: common_pb2.ModelRef) -> VocabularyArtifact:
         return self.engine.vocabulary(ref.name or DEFAULT_VOCABULARY, ref.version)
 
-    def _bovw_config(self, ref: common_pb2.FeatureConfigRef, loaded: LoadedVocabulary) -> LogMelConfig:
+    def _bovw_config(self, ref: common_pb2.FeatureConfigRef, loaded: VocabularyArtifact) -> LogMelConfig:
         config = requested_config(ref) or loaded.logmel or LogMelConfig()
         self.engine.check_vocabulary_config(loaded, config)
         return config
@@ -198,7 +147,7 @@ class FeaturesServicer(features_pb2_grpc.FeaturesServicer):
         self._check_size(request.inputs)
         config = self._config(request.config, request.deltas)
         response = features_pb2.BatchExtractResponse(config=config_ref(config, request.config.preset))
-        loaded: LoadedVocabulary | None = None
+        loaded: VocabularyArtifact | None = None
         if "bovw" in kinds:
             loaded = self._vocabulary(request.vocabulary)
             bovw_config = self._bovw_config(request.config, loaded)
@@ -209,7 +158,7 @@ class FeaturesServicer(features_pb2_grpc.FeaturesServicer):
         image = image_config(request.image) if "image" in kinds else None
 
         groups: list[InputClips] = []
-        for index, inp in enumerate(request.inputs):
+        for inp in request.inputs:
             ensure_active(context)
             try:
                 groups.append(InputClips(inp.id, self._clips(inp, config.sample_rate)))

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import time
 import traceback
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +29,7 @@ class JobContext:
         self.store = store
         self.job = job
         self.task = task
+        self.result: dict[str, Any] = {}
 
     def progress(self, done: int, total: int, message: str = "", **meta: Any) -> None:
         fraction = 0.0 if total <= 0 else min(1.0, done / total)
@@ -38,16 +44,77 @@ class JobContext:
             raise JobCancelled(f"job {self.job.id} cancelled")
 
 
+class Lease:
+    """Holds a job's lease while it runs, renewing it from a daemon thread.
+
+    A message redelivered while its first worker is still alive (Redis redelivers unacked messages
+    after the visibility timeout) waits here instead of running the job twice; if the first worker
+    died, its lease lapses within ``ttl_s`` and the redelivery takes over and resumes.
+    """
+
+    def __init__(self, store: JobStore, job_id: str, ttl_s: int = 30) -> None:
+        self.store, self.job_id, self.ttl_s = store, job_id, ttl_s
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self, poll_s: float = 2.0) -> bool:
+        """True once held; False if the job finished while we waited for another holder."""
+        while not self.store.acquire_lease(self.job_id, self.token, self.ttl_s):
+            if self.store.get(self.job_id).state.finished:
+                return False
+            time.sleep(poll_s)
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{self.job_id[:8]}", daemon=True)
+        self._thread.start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl_s / 3):
+            try:
+                if not self.store.renew_lease(self.job_id, self.token, self.ttl_s):
+                    log.error("lost the lease of job %s", self.job_id)
+                    return
+            except Exception:  # a Redis blip: try again next tick; the lease outlives one missed renewal
+                log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
+
+    def release(self) -> None:
+        self._stop.set()
+        try:
+            self.store.release_lease(self.job_id, self.token)
+        except Exception:
+            log.warning("could not release the lease of job %s", self.job_id, exc_info=True)
+
+
+def execute_job(store: JobStore, job_id: str, task: Any | None,
+                body: Callable[[JobContext], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``body`` under the job's lease and record its outcome; the one way every task runs.
+
+    A delivery of a job that already finished (or finishes while we wait for another holder's
+    lease) runs nothing and returns the recorded result.
+    """
+    if store.get(job_id).state.finished:
+        return store.get(job_id).result
+    lease = Lease(store, job_id, int(os.environ.get("SER_JOB_LEASE_S", "30")))
+    if not lease.acquire():
+        return store.get(job_id).result
+    try:
+        with run_job(store, job_id, task) as ctx:
+            outcome = body(ctx)  # body may rebind ctx.result, so read it only afterwards
+            ctx.result.update(outcome)
+        return store.get(job_id).result
+    finally:
+        lease.release()
+
+
 @contextmanager
 def run_job(store: JobStore, job_id: str, task: Any | None = None) -> Iterator[JobContext]:
-    """Mark the job running; on exit record SUCCEEDED (the caller sets ``ctx.result``), FAILED or CANCELLED."""
+    """Mark the job running; on exit record SUCCEEDED, FAILED or CANCELLED with ``ctx.result``."""
     job = store.get(job_id)
     attempts = job.attempts + 1
     state = JobState.RUNNING if attempts == 1 else JobState.RETRYING
     store.update(job_id, state=state, attempts=attempts,
                  message="started" if attempts == 1 else f"resumed (attempt {attempts})")
     ctx = JobContext(store, store.get(job_id), task)
-    ctx.result: dict[str, Any] = {}
     try:
         ctx.check_cancel()
         yield ctx

@@ -45,7 +45,64 @@ class SegmentBatchSpec(_Spec):
             raise ValueError("give inputs (a list of files) or manifest (a folder or list file)")
 
 
-SPEC_TYPES: dict[str, type[BaseModel]] = {"segment_batch": SegmentBatchSpec, "train": ExperimentSpec}
+class CorpusRef(_Spec):
+    """A corpus to fit on: a loader name (``savee``, ``ravdess``...), its root folder and loader options."""
+
+    name: str = Field(min_length=1)
+    root: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class _FitSpec(_Spec):
+    """Training audio for a fitted artifact: corpora, and/or a folder/manifest/list of files."""
+
+    corpora: list[CorpusRef] = Field(default_factory=list)
+    inputs: list[str] = Field(default_factory=list, description="audio file paths")
+    manifest: str | None = Field(None, description="a folder, a .txt list or a .jsonl manifest")
+    name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", description="artifact name")
+    seed: int = 0
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.corpora and not self.inputs and not self.manifest:
+            raise ValueError("give corpora (name + root), inputs (files) or manifest (a folder or list file)")
+
+
+class FitVocabularySpec(_FitSpec):
+    """A BOVW vocabulary over KAZE descriptors of log-mel images; ``k_candidates`` picks k by silhouette."""
+
+    k: int = Field(128, ge=2)
+    k_candidates: list[int] | None = Field(None, min_length=1)
+    max_images: int = Field(2000, ge=1, description="images sampled (seeded) from the training audio")
+    preset: str = Field("vacnn", description="log-mel preset of shared.features.config.PRESETS")
+    image_size: int = Field(224, ge=8)
+
+    @field_validator("k_candidates")
+    @classmethod
+    def _candidates_at_least_two(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and min(value) < 2:
+            raise ValueError("every k candidate must be >= 2")
+        return value
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        from shared.features.config import PRESETS
+
+        if value not in PRESETS:
+            raise ValueError(f"unknown log-mel preset {value!r}; known: {sorted(PRESETS)}")
+        return value
+
+
+class FitSpeakerPcaSpec(_FitSpec):
+    """A PCA projection of GE2E speaker embeddings to the model width (384 in the Speaker CCT paper)."""
+
+    width: int = Field(384, ge=1)
+    max_utterances: int = Field(5000, ge=2, description="utterances sampled (seeded) from the training audio")
+    encoder: Literal["ge2e"] = "ge2e"
+
+
+SPEC_TYPES: dict[str, type[BaseModel]] = {"segment_batch": SegmentBatchSpec, "train": ExperimentSpec, "evaluate": ExperimentSpec,
+                                         "fit_vocabulary": FitVocabularySpec, "fit_speaker_pca": FitSpeakerPcaSpec}
 
 
 def parse_spec(kind: str, data: dict[str, Any] | str | Path) -> BaseModel:

@@ -120,6 +120,30 @@ class JobStore:
     def cancel_requested(self, job_id: str) -> bool:
         return self.r.hget(self._key(job_id), "cancel_requested") == "1"
 
+    def acquire_lease(self, job_id: str, token: str, ttl_s: int) -> bool:
+        """One worker runs a job at a time: a lease that lapses ``ttl_s`` after its holder stops renewing it."""
+        return bool(self.r.set(f"{self._key(job_id)}:lease", token, nx=True, ex=ttl_s))
+
+    def renew_lease(self, job_id: str, token: str, ttl_s: int) -> bool:
+        key = f"{self._key(job_id)}:lease"
+        with self.r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if pipe.get(key) != token:
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.expire(key, ttl_s)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def release_lease(self, job_id: str, token: str) -> None:
+        key = f"{self._key(job_id)}:lease"
+        if self.r.get(key) == token:
+            self.r.delete(key)
+
     def watch(self, job_id: str, *, block_ms: int = 1000, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield events from the start of the job until it finishes (or ``timeout_s`` passes)."""
         self.get(job_id)

@@ -21,7 +21,7 @@ from services.common.convert import ndarray_to_tensor
 from services.common.deadlines import ensure_active
 from shared.audio.decode import AudioLimits
 from shared.errors import ConfigMismatch, InvalidInput, NotFound
-from shared.features.artifacts import SPEAKER_PCA, ArtifactStore
+from shared.features.artifacts import SPEAKER_PCA, ArtifactStore, load_speaker_pca
 from shared.settings import Settings
 from shared.speaker.encoder import SAMPLE_RATE, Ge2eEncoder, SpeakerEncoder
 from shared.speaker.pca import SpeakerPca
@@ -58,17 +58,17 @@ class SpeakerServicer(speaker_pb2_grpc.SpeakerServicer):
             if ref.version:
                 raise InvalidInput("projection: a version without a name")
             return None
-        version, folder = self.projections.resolve(ref.name, ref.version)
+        _, folder = self.projections.resolve(ref.name, ref.version)
         with self._lock:
             pca = self._loaded.get(folder)
         if pca is None:
-            pca = SpeakerPca.load(folder)
+            _, pca = load_speaker_pca(self.projections.base.parent, ref.name, folder.name)
             if pca.card.input_dim != self.encoder.dim:
-                raise ConfigMismatch(f"speaker PCA {ref.name!r} v{version} takes {pca.card.input_dim}-d embeddings, "
+                raise ConfigMismatch(f"speaker PCA {ref.name!r} v{folder.name} takes {pca.card.input_dim}-d embeddings, "
                                      f"the encoder gives {self.encoder.dim}")
             with self._lock:
                 self._loaded[folder] = pca
-        return ref.name, version, pca
+        return ref.name, folder.name, pca
 
     def _plan(self, request: speaker_pb2.EmbedRequest) -> Planned:
         self._check_encoder(request.encoder)

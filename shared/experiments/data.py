@@ -4,6 +4,7 @@ Everything fitted (speaker PCA, BOVW vocabulary) is fitted on the split's traini
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 from collections import defaultdict
@@ -91,10 +92,9 @@ def make_splits(spec: ExperimentSpec, manifest: Manifest) -> list[protocols.Spli
         if key in params and params[key] not in present:
             raise SpecError(f"protocol {spec.protocol.kind}: {key} {params[key]!r} is not available")
     params.setdefault("normalization", spec.normalization)
-    if spec.protocol.kind in ("speaker_kfold", "pretrain_finetune_kfold", "leave_one_corpus_out",
-                              "cross_corpus", "leave_one_language_out"):
-        params.setdefault("seed", spec.seed)
     fn = getattr(protocols, spec.protocol.kind)
+    if "seed" in inspect.signature(fn).parameters:
+        params.setdefault("seed", spec.seed)
     try:
         return fn(manifest, **params)
     except TypeError as exc:

@@ -26,9 +26,13 @@ from shared.experiments.data import AudioStore, load_manifest, make_splits
 from shared.experiments.features import BovwSide, PartInputs, SpeakerSide, balance, build_part
 from shared.experiments.spec import ExperimentSpec
 from shared.features.augment import AugmentConfig
+from shared.features.bovw import BovwVocabulary
 from shared.features.inputs import InputBuilder, ModelInputConfig
 from shared.features.windowing import pool_by_source
 from shared.models.registry import architectures, build_model, count_parameters
+from shared.registry.card import ModelCard
+from shared.registry.store import ModelRegistry
+from shared.speaker.pca import SpeakerPca
 from shared.training.config import TrainConfig
 from shared.training.data import TensorBatches
 from shared.training.loop import Trainer, TrainProgress
@@ -53,20 +57,31 @@ class ExperimentRun:
     """One run of a spec; owns its audio store, input builder and side-input fitters."""
 
     def __init__(self, spec: ExperimentSpec, out_dir: Path, *, device: str | None = None,
-                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+                 progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
+                 registry_root: Path | None = None, evaluate_only: bool = False) -> None:
         self.spec = spec
         self.out_dir = Path(out_dir)
         self.device = device
+        self.registry = ModelRegistry(registry_root) if registry_root is not None else None
+        self.evaluate_only = evaluate_only
+        self.loaded = self._load_registered() if evaluate_only else None
         self.progress = progress or (lambda done, total, message: None)
         self.should_stop = should_stop
         specs = architectures()
-        if spec.model.architecture not in specs:
-            raise SpecError(f"unknown architecture {spec.model.architecture!r}; known: {sorted(specs)}")
-        self.arch = specs[spec.model.architecture]
-        self.input_config = ModelInputConfig.from_dict({"kind": self.arch.input_kind, **spec.inputs})
+        architecture = self.loaded[1].architecture if self.loaded else spec.model.architecture
+        if architecture not in specs:
+            raise SpecError(f"unknown architecture {architecture!r}; known: {sorted(specs)}")
+        self.arch = specs[architecture]
+        if self.loaded:
+            self.input_config = ModelInputConfig.from_dict(self.loaded[1].feature_config)
+        else:
+            self.input_config = ModelInputConfig.from_dict({"kind": self.arch.input_kind, **spec.inputs})
         self.train_config = TrainConfig.from_dict({"seed": spec.seed, **spec.training})
         self.label_map = get_label_map(spec.label_map)
         self.classes = list(self.label_map.classes)
+        if self.loaded and list(self.loaded[1].labels) != self.classes:
+            raise SpecError(f"model labels {list(self.loaded[1].labels)} differ from {spec.label_map} {self.classes}")
+        self._sides: dict[str, Any] = {}
         self.augment = AugmentConfig(**spec.augment) if spec.augment else AugmentConfig()
         self.audio = AudioStore()
         self.builder = InputBuilder(self.input_config, device=device)
@@ -74,6 +89,13 @@ class ExperimentRun:
         self.model = None
 
     # ------------------------------------------------------------------ helpers
+    def _load_registered(self) -> tuple[Any, ModelCard]:
+        if not self.spec.evaluate_model:
+            raise SpecError("`ser eval` needs evaluate_model: NAME[:VERSION] in the spec")
+        if self.registry is None:
+            raise SpecError("evaluation needs a model registry")
+        name, _, version = self.spec.evaluate_model.partition(":")
+        return self.registry.load(name, version or "default")
     def _encoder_side(self, model_width: int) -> SpeakerSide:
         if self._encoder is None:
             from shared.speaker.encoder import load_encoder
@@ -85,7 +107,7 @@ class ExperimentRun:
         spec = self.spec
         parts: dict[str, PartInputs] = {}
         for name, manifest in (("train", split.train), ("valid", split.valid), ("test", split.test)):
-            if manifest is None or len(manifest) == 0:
+            if manifest is None or len(manifest) == 0 or (self.loaded and name != "test"):
                 continue
             manifest, clips = self.audio.load(manifest)
             if name == "train":
@@ -96,22 +118,35 @@ class ExperimentRun:
 
     def _side_inputs(self, parts: dict[str, PartInputs], model: Any) -> dict[str, Any]:
         info: dict[str, Any] = {}
-        train = parts["train"]
+        train = parts.get("train") or parts["test"]  # evaluation fits nothing; it only needs some part
         if self.arch.uses_speaker:
             side = self._encoder_side(int(getattr(model, "speaker_dim", 384)))
             embeddings = {k: side.embed(p.clips) for k, p in parts.items()}
-            side.fit(embeddings["train"], train.manifest.corpora)
+            if self.loaded:
+                side.pca = SpeakerPca.load(self._artifact("speaker_pca"))
+            else:
+                side.fit(embeddings["train"], train.manifest.corpora)
+            self._sides["speaker_pca"] = side.pca
             for k, p in parts.items():
                 side.attach(p, embeddings[k])
             info["speaker_pca"] = side.pca.card.to_dict() if side.pca else None
         if self.arch.uses_bovw:
             side = BovwSide(self.spec.bovw.k, self.spec.bovw.k_candidates, self.spec.bovw.max_images, self.spec.seed)
             descriptors = {k: side.descriptors(self.builder, p) for k, p in parts.items()}
-            side.fit(descriptors["train"], train.manifest.corpora, self.input_config.hash())
+            if self.loaded:
+                side.vocabulary = BovwVocabulary.load(self._artifact("bovw_vocabulary"))
+            else:
+                side.fit(descriptors["train"], train.manifest.corpora, self.input_config.hash())
+            self._sides["bovw_vocabulary"] = side.vocabulary
             for k, p in parts.items():
                 side.attach(p, descriptors[k])
             info["bovw_vocabulary"] = side.vocabulary.card.to_dict() if side.vocabulary else None
         return info
+
+    def _artifact(self, key: str) -> Path:
+        assert self.registry is not None and self.loaded is not None
+        card = self.loaded[1]
+        return self.registry.artifact_path(card.name, card.version, key)
 
     @staticmethod
     def _batches(part: PartInputs) -> TensorBatches:
@@ -124,9 +159,10 @@ class ExperimentRun:
         started = time.perf_counter()
         self.progress(index * 100, total * 100, f"{split.name}: loading audio and features")
         parts = self._parts(split)
-        if "train" not in parts or "test" not in parts:
+        if "test" not in parts or ("train" not in parts and not self.loaded):
             raise SpecError(f"split {split.name}: no decodable training or test audio")
-        model = build_model(self.arch.name, len(self.classes), **self.spec.model.overrides)
+        model = self.loaded[0] if self.loaded else build_model(self.arch.name, len(self.classes),
+                                                               **self.spec.model.overrides)
         side_info = self._side_inputs(parts, model)
         epochs = self.train_config.max_epochs
 
@@ -138,7 +174,11 @@ class ExperimentRun:
 
         trainer = Trainer(model, self.train_config, device=self.device, checkpoint_dir=split_dir / "checkpoint",
                           progress=on_progress, should_stop=self.should_stop)
-        result = trainer.fit(self._batches(parts["train"]), self._batches(parts["valid"]) if "valid" in parts else None)
+        if self.loaded:
+            result = None
+        else:
+            result = trainer.fit(self._batches(parts["train"]),
+                                 self._batches(parts["valid"]) if "valid" in parts else None)
         test = parts["test"]
         probs, embeddings = trainer.predict(self._batches(test))
         clip_probs = pool_by_source(probs, test.inputs.source, test.inputs.num_clips)
@@ -147,7 +187,8 @@ class ExperimentRun:
         metrics = compute_metrics(y_true, y_pred, self.classes)
         clip_embeddings = None if embeddings is None else pool_by_source(embeddings, test.inputs.source,
                                                                            test.inputs.num_clips)
-        fold = FoldResult.of(split, metrics, train=result.to_dict(), balancing=self._balance_log, **side_info,
+        fold = FoldResult.of(split, metrics, train=result.to_dict() if result else None,
+                             balancing=getattr(self, "_balance_log", None), **side_info,
                              windows={k: int(len(p.inputs.x)) for k, p in parts.items()},
                              skipped_files=len(self.audio.failed), seconds=round(time.perf_counter() - started, 1))
         (split_dir / "result.json").write_text(json.dumps(fold.to_dict(), indent=2, default=str))
@@ -193,7 +234,50 @@ class ExperimentRun:
         paths = report.write(self.out_dir, embeddings=np.concatenate(emb) if (emb and spec.tsne) else None,
                              embedding_corpora=corpora, embedding_emotions=emotions, seed=spec.seed)
         self.progress(len(splits) * 100, len(splits) * 100, "report written")
-        return ExperimentResult(report, self.out_dir, paths)
+        model_ref = self._publish(report) if spec.publish and not self.evaluate_only else None
+        return ExperimentResult(report, self.out_dir, paths, model_ref)
+
+    def _publish(self, report: Report) -> tuple[str, str]:
+        """Register the last split's model with its card and the side artifacts it was trained with."""
+        spec = self.spec
+        if self.registry is None or self.model is None:
+            raise SpecError("publishing needs a model registry and a trained model")
+        assert spec.publish is not None
+        staging = self.out_dir / "publish"
+        artifacts: dict[str, Path] = {}
+        for key, side in self._sides.items():
+            if side is not None:
+                artifacts[key] = side.save(staging / key)
+        agg = report.aggregate()
+        card = ModelCard.describe(
+            self.model, architecture=self.arch.name, labels=self.classes,
+            feature_config=self.input_config.to_dict(), model_config=dict(spec.model.overrides),
+            label_map=spec.label_map, training_corpora=tuple(report.folds[-1].split["train"]["per_corpus"]),
+            protocol=spec.protocol.kind,
+            metrics={"pooled": {m: round(getattr(agg.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")},
+                     "by_test": {k: {m: round(getattr(a.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")}
+                                 for k, a in report.by_test_key().items()}},
+            training={**self.train_config.to_dict(), "normalization": spec.normalization,
+                      "balancing": spec.balancing, "spec_name": spec.name},
+            train_seconds=float(report.metadata.get("seconds", 0.0)),
+            licence=corpus_licence(report.folds[-1].split["train"]["per_corpus"]),
+            notes=spec.description,
+        )
+        ref = self.registry.publish(self.model, card, name=spec.publish.name, artifacts=artifacts,
+                                    alias=spec.publish.promote)
+        return ref.name, ref.version
+
+
+CORPUS_LICENCES = {
+    "ravdess": "RAVDESS: CC BY-NC-SA 4.0", "tess": "TESS: CC BY-NC-ND 4.0", "savee": "SAVEE: free for research use",
+    "crema-d": "CREMA-D: ODbL", "emodb": "EmoDB: research use", "iemocap": "IEMOCAP: research licence",
+}
+
+
+def corpus_licence(counts: dict[str, Any]) -> str:
+    """Weights trained on corpora carry the corpora's terms (most are non-commercial)."""
+    terms = [CORPUS_LICENCES.get(c, f"{c}: see the corpus licence") for c in sorted(counts)]
+    return "Trained on " + "; ".join(terms) + ". These terms carry over to the weights (non-commercial use)."
 
 
 def run_experiment(spec: ExperimentSpec, out_dir: Path, **kwargs: Any) -> ExperimentResult:

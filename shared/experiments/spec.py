@@ -81,6 +81,7 @@ class ExperimentSpec(_Spec):
     max_per_class: int | None = Field(None, ge=1, description="cap per class and corpus, for quick runs")
     tsne: bool = True
     publish: PublishSection | None = None
+    evaluate_model: str | None = Field(None, description="NAME[:VERSION] of a registry model for `ser eval`")
 
     @field_validator("corpora")
     @classmethod

@@ -1,0 +1,1 @@
+"""Feature extraction: one log-mel front end, images, augmentation, BOVW, functionals, cache."""

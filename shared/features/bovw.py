@@ -69,7 +69,7 @@ class VocabularyCard:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VocabularyCard":
+    def from_dict(cls, data: dict[str, Any]) -> VocabularyCard:
         data = dict(data)
         if data.get("version") != VOCABULARY_VERSION:
             raise SpecError(f"vocabulary card version {data.get('version')} not supported")
@@ -130,7 +130,7 @@ class BovwVocabulary:
         directory: Path | str,
         expect_feature_config_hash: str | None = None,
         expect_image_config_hash: str | None = None,
-    ) -> "BovwVocabulary":
+    ) -> BovwVocabulary:
         from safetensors.numpy import load_file
 
         directory = Path(directory)

@@ -113,7 +113,7 @@ class LogMelConfig:
         return {"version": CONFIG_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LogMelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> LogMelConfig:
         data = dict(data)
         version = data.pop("version", CONFIG_VERSION)
         if version != CONFIG_VERSION:
@@ -127,7 +127,7 @@ class LogMelConfig:
     def hash(self) -> str:
         return config_hash(self.to_dict())
 
-    def replace(self, **changes: Any) -> "LogMelConfig":
+    def replace(self, **changes: Any) -> LogMelConfig:
         return replace(self, **changes)
 
 

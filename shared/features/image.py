@@ -56,7 +56,7 @@ class ImageConfig:
         return {"version": IMAGE_CONFIG_VERSION, **asdict(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ImageConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ImageConfig:
         data = dict(data)
         version = data.pop("version", IMAGE_CONFIG_VERSION)
         if version != IMAGE_CONFIG_VERSION:

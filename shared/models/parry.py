@@ -61,9 +61,13 @@ class _ParryBase(SerModel):
 
 
 class ParryLstm(_ParryBase):
-    def __init__(self, num_classes: int, n_mels: int = N_MELS, hidden: int = 400, layers: int = 2, dropout: float = 0.3):
+    def __init__(
+        self, num_classes: int, n_mels: int = N_MELS, hidden: int = 400, layers: int = 2, dropout: float = 0.3
+    ):
         super().__init__(n_mels, dropout)
-        self.lstm = nn.LSTM(n_mels, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            n_mels, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
+        )
         self.fc = nn.Linear(hidden, num_classes)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:

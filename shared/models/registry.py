@@ -7,6 +7,7 @@ merges the spec's defaults with the caller's overrides (e.g. ``img_size=64`` for
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -17,12 +18,7 @@ from torch import nn
 
 from shared.errors import NotFound, SpecError
 from shared.models.base import InputKind, forward_batch
-from shared.models.cct import build_cct
-from shared.models.parry import ParryCnn, ParryCnnLstm, ParryLstm
-from shared.models.resnet import build_resnet50
-from shared.models.speaker_cct import FUSIONS, build_speaker_cct
-from shared.models.vacnn import Vacnn, VacnnBovw
-from shared.models.wav2vec_wccn import Wav2Vec2Wccn
+from shared.models.speaker_cct import FUSIONS
 
 
 @dataclass(frozen=True)
@@ -33,7 +29,7 @@ class ModelSpec:
     family: str
     paper: str
     input_kind: InputKind
-    builder: Callable[..., nn.Module]
+    builder: str  # "module:callable", imported on build so listing names stays cheap
     defaults: Mapping[str, Any] = field(default_factory=dict)
     uses_speaker: bool = False
     uses_bovw: bool = False
@@ -42,46 +38,49 @@ class ModelSpec:
 
     def build(self, num_classes: int, **overrides: Any) -> nn.Module:
         kwargs = {**self.defaults, **overrides}
+        module, attr = self.builder.split(":")
+        builder: Callable[..., nn.Module] = getattr(importlib.import_module(module), attr)
         try:
-            return self.builder(num_classes, **kwargs)
+            return builder(num_classes, **kwargs)
         except TypeError as exc:
             raise SpecError(f"cannot build {self.name!r} with {sorted(kwargs)}: {exc}") from exc
 
 
 def architectures() -> dict[str, ModelSpec]:
     """A fresh name -> spec table of every trainable architecture."""
+    cct, spk, vac = "shared.models.cct:build_cct", "shared.models.speaker_cct:build_speaker_cct", "shared.models.vacnn"
+    w2v = "shared.models.wav2vec_wccn:Wav2Vec2Wccn"
+    paper = "speaker-vgg-cct"
     specs: list[ModelSpec] = [
-        ModelSpec("cct_14_7x2", "cct", "speaker-vgg-cct", "image", build_cct, {"preset": "cct_14_7x2"},
+        ModelSpec("cct_14_7x2", "cct", paper, "image", cct, {"preset": "cct_14_7x2"},
                   description="CCT-14/7x2, 224x224, the paper's baseline"),
-        ModelSpec("cct_2_3x2_32", "cct", "speaker-vgg-cct", "image", build_cct, {"preset": "cct_2_3x2_32"},
+        ModelSpec("cct_2_3x2_32", "cct", paper, "image", cct, {"preset": "cct_2_3x2_32"},
                   description="CCT-2/3x2 for 32x32 inputs"),
-        ModelSpec("cct_tiny", "cct", "speaker-vgg-cct", "image", build_cct, {"preset": "cct_tiny"},
+        ModelSpec("cct_tiny", "cct", paper, "image", cct, {"preset": "cct_tiny"},
                   description="compact CCT, 224x224 with a strong-stride tokenizer, for CPUs"),
-        ModelSpec("resnet50", "resnet", "speaker-vgg-cct", "image", build_resnet50,
+        ModelSpec("resnet50", "resnet", paper, "image", "shared.models.resnet:build_resnet50",
                   description="torchvision ResNet50 baseline (ImageNet weights only from a local path)"),
     ]
     for base, suffix in (("cct_14_7x2", ""), ("cct_tiny", "_tiny")):
         for fusion in FUSIONS:
             specs.append(ModelSpec(
-                f"speaker_cct_{fusion}{suffix}", "speaker_cct", "speaker-vgg-cct", "image", build_speaker_cct,
-                {"fusion": fusion, "base": base}, uses_speaker=True,
-                description=f"Speaker CCT, {fusion} fusion, on {base}",
+                f"speaker_cct_{fusion}{suffix}", "speaker_cct", paper, "image", spk, {"fusion": fusion, "base": base},
+                uses_speaker=True, description=f"Speaker CCT, {fusion} fusion, on {base}",
             ))
     for cbam in (False, True):
         tag = "_cbam" if cbam else ""
-        specs.append(ModelSpec(f"vacnn{tag}", "vacnn", "vacnn-bovw", "image", Vacnn, {"cbam": cbam},
+        specs.append(ModelSpec(f"vacnn{tag}", "vacnn", "vacnn-bovw", "image", f"{vac}:Vacnn", {"cbam": cbam},
                                description=f"VACNN{' (CBAM ablation)' if cbam else ''}, 224x224x1"))
-        specs.append(ModelSpec(f"vacnn{tag}_bovw", "vacnn", "vacnn-bovw", "image", VacnnBovw, {"cbam": cbam},
-                               uses_bovw=True, description="VACNN + BOVW Luong context attention"))
-    specs += [
-        ModelSpec("parry_lstm", "parry", "parry-2019", "logmel", ParryLstm, description="2x LSTM(400), ~2M"),
-        ModelSpec("parry_cnn", "parry", "parry-2019", "logmel", ParryCnn, description="4x Conv1d, ~2M"),
-        ModelSpec("parry_cnn_lstm", "parry", "parry-2019", "logmel", ParryCnnLstm, description="2x Conv1d + LSTM, ~2M"),
-        ModelSpec("wav2vec2_wccn", "wav2vec2", "wav2vec2-wccn", "waveform", Wav2Vec2Wccn, {"encoder": "xlsr53"},
-                  takes_labels=True, description="XLSR-53-shaped wav2vec2 + Deep-WCCN head"),
-        ModelSpec("wav2vec2_wccn_tiny", "wav2vec2", "wav2vec2-wccn", "waveform", Wav2Vec2Wccn, {"encoder": "tiny"},
-                  takes_labels=True, description="tiny wav2vec2 + Deep-WCCN head (CPU tests)"),
-    ]
+        specs.append(ModelSpec(f"vacnn{tag}_bovw", "vacnn", "vacnn-bovw", "image", f"{vac}:VacnnBovw", {"cbam": cbam},
+                               uses_bovw=True, description="VACNN + BOVW Luong context attention (fine-tuning)"))
+    for name, cls, desc in (("parry_lstm", "ParryLstm", "2x LSTM(400)"), ("parry_cnn", "ParryCnn", "4x Conv1d"),
+                            ("parry_cnn_lstm", "ParryCnnLstm", "2x Conv1d + LSTM(560)")):
+        specs.append(ModelSpec(name, "parry", "parry-2019", "logmel", f"shared.models.parry:{cls}",
+                               description=f"{desc}, about 2M parameters"))
+    for encoder, suffix in (("xlsr53", ""), ("tiny", "_tiny")):
+        specs.append(ModelSpec(f"wav2vec2_wccn{suffix}", "wav2vec2", "wav2vec2-wccn", "waveform", w2v,
+                               {"encoder": encoder}, takes_labels=True,
+                               description=f"{encoder} wav2vec2 (local weights via pretrained_path) + Deep-WCCN head"))
     return {s.name: s for s in specs}
 
 

@@ -27,7 +27,9 @@ def band_energy(shape: tuple[int, ...], labels: torch.Tensor, num_classes: int, 
     return x
 
 
-def sines(n_samples: int, labels: torch.Tensor, g: torch.Generator, freqs: tuple[float, ...] = (250.0, 1000.0, 4000.0)) -> torch.Tensor:
+def sines(
+    n_samples: int, labels: torch.Tensor, g: torch.Generator, freqs: tuple[float, ...] = (250.0, 1000.0, 4000.0)
+) -> torch.Tensor:
     t = torch.arange(n_samples) / 16000.0
     phase = torch.rand(len(labels), 1, generator=g) * math.tau
     amp = 0.5 + torch.rand(len(labels), 1, generator=g)
@@ -35,7 +37,9 @@ def sines(n_samples: int, labels: torch.Tensor, g: torch.Generator, freqs: tuple
     return amp * torch.sin(math.tau * f * t + phase) + 0.05 * torch.randn(len(labels), n_samples, generator=g)
 
 
-def separable_batch(model: SerModel, n: int, num_classes: int, g: torch.Generator, *, frames: int = 100, seconds: float = 0.25) -> Batch:
+def separable_batch(
+    model: SerModel, n: int, num_classes: int, g: torch.Generator, *, frames: int = 100, seconds: float = 0.25
+) -> Batch:
     """A batch shaped for ``model`` whose label is readable from the main input alone; side
     inputs (speaker, BOVW) are noise, except that a BOVW histogram also peaks at the class."""
     labels = torch.randint(0, num_classes, (n,), generator=g)
@@ -61,7 +65,9 @@ def train_steps(model: nn.Module, batch_fn: Callable[[int], Batch], steps: int, 
     losses = []
     for step in range(steps):
         inputs, labels = batch_fn(step)
-        logits = forward_batch(model, inputs["x"], speaker=inputs.get("speaker"), bovw=inputs.get("bovw"), labels=labels)
+        logits = forward_batch(
+            model, inputs["x"], speaker=inputs.get("speaker"), bovw=inputs.get("bovw"), labels=labels
+        )
         loss = F.cross_entropy(logits, labels)
         aux = model.auxiliary_loss(inputs["x"]) if isinstance(model, SerModel) else None
         if aux is not None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import subprocess
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +92,12 @@ class ModelCard:
         object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "training_corpora", tuple(self.training_corpora))
         if not self.created_at:
-            object.__setattr__(self, "created_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            object.__setattr__(self, "created_at", datetime.now(UTC).isoformat(timespec="seconds"))
 
     @classmethod
     def describe(cls, model: nn.Module, *, architecture: str, labels: tuple[str, ...] | list[str],
                  feature_config: dict[str, Any], model_config: dict[str, Any] | None = None,
-                 **details: Any) -> "ModelCard":
+                 **details: Any) -> ModelCard:
         """A card for ``model`` with the facts the model itself knows filled in: parameter count,
         input kind, side inputs, and the current git commit."""
         from shared.models.registry import count_parameters
@@ -127,7 +127,7 @@ class ModelCard:
                 f"{self.feature_config_hash}, got {feature_config_hash}"
             )
 
-    def replace(self, **changes: Any) -> "ModelCard":
+    def replace(self, **changes: Any) -> ModelCard:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,7 +140,7 @@ class ModelCard:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -152,7 +152,7 @@ class ModelCard:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> "ModelCard":
+    def from_json(cls, text: str) -> ModelCard:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

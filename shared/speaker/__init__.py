@@ -1,0 +1,1 @@
+"""Speaker embeddings: encoders, PCA projection to the model width, MDS plot."""

@@ -141,7 +141,7 @@ class Ge2eEncoder:
             slices.append(mel_slices)
         mels = self.frontend.compute_many(padded)
         partials, owner = [], []
-        for i, (mel, mel_slices) in enumerate(zip(mels, slices)):
+        for i, (mel, mel_slices) in enumerate(zip(mels, slices, strict=True)):
             frames = mel.T  # (frames, 40)
             for s in mel_slices:
                 partials.append(frames[s])

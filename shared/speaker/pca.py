@@ -45,7 +45,7 @@ class PcaCard:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PcaCard":
+    def from_dict(cls, data: dict[str, Any]) -> PcaCard:
         data = dict(data)
         if data.get("version") != PCA_VERSION:
             raise SpecError(f"speaker PCA card version {data.get('version')} not supported")
@@ -81,7 +81,7 @@ class SpeakerPca:
         width: int = 384,
         corpora: Sequence[str] = (),
         encoder: str = "ge2e-resemblyzer",
-    ) -> "SpeakerPca":
+    ) -> SpeakerPca:
         """Fit on training embeddings (N, D). Deterministic: SVD with sklearn's sign convention."""
         x = np.asarray(embeddings, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 2:
@@ -141,7 +141,7 @@ class SpeakerPca:
         return directory
 
     @classmethod
-    def load(cls, directory: Path | str, expect_width: int | None = None) -> "SpeakerPca":
+    def load(cls, directory: Path | str, expect_width: int | None = None) -> SpeakerPca:
         from safetensors.numpy import load_file
 
         directory = Path(directory)

@@ -8,7 +8,6 @@ Indices come back sorted, so the balanced set keeps the corpus order of the inpu
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any

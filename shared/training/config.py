@@ -91,7 +91,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         if not isinstance(data, dict):
             raise SpecError(f"train config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}

@@ -26,7 +26,7 @@ class Batch(NamedTuple):
     speaker: torch.Tensor | None
     bovw: torch.Tensor | None
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
         return Batch(move(self.x), move(self.labels), move(self.speaker), move(self.bovw))
 
@@ -78,7 +78,7 @@ class TensorBatches:
         *,
         speaker: ArrayLike | None = None,
         bovw: ArrayLike | None = None,
-    ) -> "TensorBatches":
+    ) -> TensorBatches:
         """Wrap arrays as float32 tensors (a list of arrays stays a list: variable lengths)."""
         xs = [_tensor(a) for a in x] if isinstance(x, (list, tuple)) else _tensor(x)
         return cls(
@@ -95,7 +95,7 @@ class TensorBatches:
     def num_classes(self) -> int:
         return int(self.labels.max()) + 1
 
-    def subset(self, indices: Sequence[int]) -> "TensorBatches":
+    def subset(self, indices: Sequence[int]) -> TensorBatches:
         """Items at ``indices`` (repeats allowed, e.g. an oversampling plan's originals)."""
         idx = torch.as_tensor(list(indices), dtype=torch.long)
         pick = lambda t: None if t is None else t[idx]  # noqa: E731

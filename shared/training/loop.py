@@ -122,13 +122,17 @@ class _RunState:
         return dict(vars(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "_RunState":
+    def from_dict(cls, data: dict[str, Any]) -> _RunState:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Trainer:
-    """Trains ``model`` with ``config``; see the module docstring for what it guarantees."""
+    """Trains ``model`` with ``config``; see the module docstring for what it guarantees.
+
+    The initial weights are the caller's: build the model after ``seed_everything(config.seed)``
+    for a fully reproducible run. On CPU, ``config.num_threads`` (when set) pins torch threads.
+    """
 
     def __init__(
         self,
@@ -372,13 +376,19 @@ class Trainer:
         return best_weights
 
 
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices). Call it before building a model so that two
+    runs with one seed start from the same initial weights; ``fit`` calls it again itself."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 @contextlib.contextmanager
 def _reproducible(cfg: TrainConfig, device: torch.device) -> Iterator[None]:
     """Seed every RNG; with ``deterministic``, ask torch for deterministic kernels for the run
     and put the process-wide flags back afterwards."""
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.backends.cudnn.benchmark)
     if cfg.deterministic:

@@ -123,7 +123,7 @@ def test_oversample_balances_minorities_reproducibly():
     assert Counter(out_labels) == {"a": 6, "b": 6, "c": 6}
     assert out_items[:10] == items and seeds[:10] == [None] * 10
     assert all(s is not None for s in seeds[10:])
-    assert all(labels[i] == lab for i, lab in zip(out_items[10:], out_labels[10:]))
+    assert all(labels[i] == lab for i, lab in zip(out_items[10:], out_labels[10:], strict=True))
     assert oversample(items, labels, seed=5) == (out_items, out_labels, seeds)
     augmented, _, aseeds = oversample(items, labels, target_count=4, seed=5, augment=lambda it, s: (it, s))
     assert Counter(_) == {"a": 6, "b": 4, "c": 4}

@@ -59,7 +59,7 @@ def test_batched_ragged_equals_one_at_a_time():
     fe = LogMelFrontEnd(LogMelConfig(), device="cpu", max_batch_samples=SR * 2)
     clips = [_signal(s, seed=i) for i, s in enumerate((0.31, 1.0, 0.05, 0.77))]
     together = fe.compute_many(clips)
-    for clip, got in zip(clips, together):
+    for clip, got in zip(clips, together, strict=True):
         alone = fe(torch.from_numpy(clip)[None])[0].numpy()
         assert got.shape == alone.shape == (128, 1 + len(clip) // 160)
         np.testing.assert_allclose(got, alone, atol=1e-3)

@@ -9,7 +9,11 @@ from shared.models.registry import count_parameters
 from shared.models.sanity import accuracy, separable_batch, train_steps
 
 FAMILY = {"lstm": ParryLstm, "cnn": ParryCnn, "cnn_lstm": ParryCnnLstm}
-SMALL = {"lstm": {"hidden": 32, "layers": 1}, "cnn": {"channels": (16, 32)}, "cnn_lstm": {"channels": (16,), "hidden": 32}}
+SMALL = {
+    "lstm": {"hidden": 32, "layers": 1},
+    "cnn": {"channels": (16, 32)},
+    "cnn_lstm": {"channels": (16,), "hidden": 32},
+}
 
 
 @pytest.mark.parametrize("kind", sorted(FAMILY))

@@ -91,6 +91,6 @@ def test_missing_files_and_pickles_are_refused(tmp_path) -> None:
         def __reduce__(self):
             return (print, ("pwned",))
 
-    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"state_dict": Evil()}))
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"state_dict": Evil()}, protocol=2))
     with pytest.raises(InvalidInput):
         read_state_dict(tmp_path / "evil.pt")

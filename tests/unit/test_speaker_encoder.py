@@ -28,7 +28,7 @@ def synth_voice(f0: float, formant_scale: float, seed: int, seconds: float = 3.0
         t = np.arange(m) / SR
         f = f0 * (1 + 0.06 * rng.uniform(-1, 1) + 0.02 * np.sin(2 * np.pi * rng.uniform(3, 6) * t))
         y = np.diff(np.floor(np.cumsum(f) / SR), prepend=0.0)
-        for fc, bw in zip(np.array(VOWELS[rng.integers(len(VOWELS))]) * formant_scale, (80, 110, 150)):
+        for fc, bw in zip(np.array(VOWELS[rng.integers(len(VOWELS))]) * formant_scale, (80, 110, 150), strict=True):
             r, th = np.exp(-np.pi * bw / SR), 2 * np.pi * fc / SR
             y = lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], y)
         out[start : start + m] = y * np.hanning(m)
@@ -91,7 +91,7 @@ def test_separates_two_espeak_voices(encoder, tmp_path):
 def test_batch_equals_one_by_one(encoder):
     clips = [synth_voice(120, 1.0, seed=3, seconds=1.0), synth_voice(200, 1.2, seed=4, seconds=2.2)]
     batch = encoder.embed_batch(clips)
-    for clip, row in zip(clips, batch):
+    for clip, row in zip(clips, batch, strict=True):
         np.testing.assert_allclose(encoder.embed(clip), row, atol=1e-5)
     assert encoder.embed_batch([]).shape == (0, 256)
 

@@ -65,8 +65,9 @@ class FeaturesServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ExtractLogMel(self, request, context):
-        """Log-mel spectrogram per input (or per segment): float32 (n_mels, frames), or
-        (3, n_mels, frames) with deltas.
+        """Log-mel spectrogram per input (or per segment): float32 (n_features, frames), where
+        n_features is n_mels, or 3 * n_mels with deltas (static bands, then delta, then delta-delta);
+        with window_frames, (windows, n_features, window_frames).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

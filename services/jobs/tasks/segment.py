@@ -13,7 +13,7 @@ from shared.settings import Settings
 from services.jobs.app import app
 from services.jobs.inputs import resolve_inputs
 from services.jobs.jsonl import JsonlWriter, finished_keys, read_records
-from services.jobs.progress import run_job
+from services.jobs.progress import JobContext, execute_job
 from services.jobs.specs import SegmentBatchSpec, parse_spec
 from services.jobs.store import JobStore
 
@@ -46,29 +46,30 @@ def prepare_options(spec: SegmentBatchSpec, settings: Settings) -> PrepareOption
                           target_rate=settings.target_sample_rate)
 
 
+def segment_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
+    spec = parse_spec("segment_batch", ctx.job.spec)
+    assert isinstance(spec, SegmentBatchSpec)
+    paths = resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)
+    out = Path(spec.output_dir) / ctx.job.id / "segments.jsonl"
+    done = finished_keys(out)
+    options = prepare_options(spec, settings)
+    limits = AudioLimits.from_settings(settings)
+    vad = SileroVad()
+    ctx.result = {"output": str(out), "files": len(paths)}
+    ctx.progress(len(done), len(paths), f"{len(done)} already done" if done else "segmenting")
+    with JsonlWriter(out) as writer:
+        for path in paths:
+            if str(path) in done:
+                continue
+            record = segment_one(path, options, vad, limits)
+            writer.write(record)
+            done.add(str(path))
+            ctx.progress(len(done), len(paths), f"{path.name}: {'ok' if record['ok'] else record['error']}")
+    records = read_records(out)
+    return {**ctx.result, "completed": len(records), "errors": sum(not r["ok"] for r in records)}
+
+
 @app.task(name="ser.segment_batch", bind=True)
 def segment_batch(self: Any, job_id: str) -> dict[str, Any]:
     settings = Settings.from_env()
-    store = JobStore.from_url(settings.redis_url)
-    with run_job(store, job_id, self) as ctx:
-        spec = parse_spec("segment_batch", ctx.job.spec)
-        assert isinstance(spec, SegmentBatchSpec)
-        paths = resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)
-        out = Path(spec.output_dir) / job_id / "segments.jsonl"
-        done = finished_keys(out)
-        options = prepare_options(spec, settings)
-        limits = AudioLimits.from_settings(settings)
-        vad = SileroVad()
-        ctx.result = {"output": str(out), "files": len(paths)}
-        ctx.progress(len(done), len(paths), f"{len(done)} already done" if done else "segmenting")
-        with JsonlWriter(out) as writer:
-            for path in paths:
-                if str(path) in done:
-                    continue
-                record = segment_one(path, options, vad, limits)
-                writer.write(record)
-                done.add(str(path))
-                ctx.progress(len(done), len(paths), f"{path.name}: {'ok' if record['ok'] else record['error']}")
-        records = read_records(out)
-        ctx.result.update({"completed": len(records), "errors": sum(not r["ok"] for r in records)})
-    return ctx.result
+    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: segment_files(ctx, settings))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from services.jobs.app import app
-from services.jobs.progress import run_job
+from services.jobs.progress import JobContext, execute_job
 from services.jobs.store import JobStore
 from shared.experiments.runner import ExperimentRun
 from shared.experiments.spec import load_spec
@@ -18,22 +18,32 @@ def job_dir(settings: Settings, job_id: str) -> Path:
     return settings.artifacts_dir / "jobs" / job_id
 
 
+def run_training(ctx: JobContext, settings: Settings, *, evaluate_only: bool = False) -> dict[str, Any]:
+    spec = load_spec(ctx.job.spec)
+    out = job_dir(settings, ctx.job.id)
+    ctx.result = {"output_dir": str(out)}
+    run = ExperimentRun(spec, out, progress=ctx.progress, should_stop=lambda: ctx.store.cancel_requested(ctx.job.id),
+                        registry_root=settings.artifacts_dir / "registry", evaluate_only=evaluate_only)
+    result = run.run()
+    agg = result.report.aggregate()
+    summary = {"output_dir": str(out), "report": str(out / "report.md"), "uar": round(agg.pooled.uar, 4),
+               "accuracy": round(agg.pooled.accuracy, 4), "macro_f1": round(agg.pooled.macro_f1, 4),
+               "folds": agg.folds}
+    if result.model_ref:
+        summary["model"] = f"{result.model_ref[0]}:{result.model_ref[1]}"
+    return summary
+
+
 @app.task(name="ser.train", bind=True)
 def train(self: Any, job_id: str) -> dict[str, Any]:
     settings = Settings.from_env()
     limit_threads(settings.torch_threads)
-    store = JobStore.from_url(settings.redis_url)
-    with run_job(store, job_id, self) as ctx:
-        spec = load_spec(ctx.job.spec)
-        out = job_dir(settings, job_id)
-        ctx.result = {"output_dir": str(out)}
-        run = ExperimentRun(spec, out, progress=ctx.progress, should_stop=lambda: store.cancel_requested(job_id),
-                            registry_root=settings.artifacts_dir / "registry")
-        result = run.run()
-        agg = result.report.aggregate()
-        ctx.result.update({"report": str(out / "report.md"), "uar": round(agg.pooled.uar, 4),
-                           "accuracy": round(agg.pooled.accuracy, 4), "macro_f1": round(agg.pooled.macro_f1, 4),
-                           "folds": agg.folds})
-        if result.model_ref:
-            ctx.result["model"] = f"{result.model_ref[0]}:{result.model_ref[1]}"
-    return ctx.result
+    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: run_training(ctx, settings))
+
+
+@app.task(name="ser.evaluate", bind=True)
+def evaluate(self: Any, job_id: str) -> dict[str, Any]:
+    settings = Settings.from_env()
+    limit_threads(settings.torch_threads)
+    return execute_job(JobStore.from_url(settings.redis_url), job_id, self,
+                       lambda ctx: run_training(ctx, settings, evaluate_only=True))

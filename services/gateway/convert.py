@@ -1,0 +1,59 @@
+"""shared.analytics results -> ser.v1.analysis messages."""
+from __future__ import annotations
+
+from ser.v1 import analysis_pb2, common_pb2
+
+from shared.analytics.aggregates import EmotionShare, ParticipantSummary, QuarterSummary
+from shared.analytics.call import CallSummary
+from shared.analytics.silence import SilenceSummary
+from shared.analytics.timeline import TimelineEntry
+
+
+def entry_to_proto(entry: TimelineEntry) -> analysis_pb2.TimelineEntry:
+    return analysis_pb2.TimelineEntry(
+        segment=common_pb2.Segment(channel=entry.channel, speaker=entry.participant, start_ms=entry.start_ms,
+                                   end_ms=entry.end_ms),
+        participant=entry.participant,
+        emotion=common_pb2.EmotionPosteriors(labels=list(entry.labels), probs=list(entry.probs),
+                                             top_label=entry.top_label, top_prob=entry.top_prob,
+                                             valence=entry.valence, arousal=entry.arousal),
+        index=entry.index,
+    )
+
+
+def _shares(shares: tuple[EmotionShare, ...]) -> list[analysis_pb2.EmotionShare]:
+    return [analysis_pb2.EmotionShare(label=s.label, share=s.share, duration_ms=s.duration_ms, segments=s.segments)
+            for s in shares]
+
+
+def _quarter(q: QuarterSummary) -> analysis_pb2.QuarterSummary:
+    return analysis_pb2.QuarterSummary(quarter=q.quarter, start_ms=q.start_ms, end_ms=q.end_ms,
+                                       talk_time_ms=q.talk_time_ms, shares=_shares(q.shares),
+                                       mean_valence=q.mean_valence, mean_arousal=q.mean_arousal)
+
+
+def participant_to_proto(p: ParticipantSummary) -> analysis_pb2.ParticipantSummary:
+    return analysis_pb2.ParticipantSummary(
+        participant=p.participant, channel=p.channel, talk_time_ms=p.talk_time_ms, talk_share=p.talk_share,
+        shares=_shares(p.shares), quarters=[_quarter(q) for q in p.quarters],
+        negative_turns=[analysis_pb2.TurningPoint(at_ms=t.at_ms, timeline_index=t.timeline_index,
+                                                  from_label=t.from_label, to_label=t.to_label,
+                                                  valence_before=t.valence_before, valence_after=t.valence_after)
+                        for t in p.negative_turns],
+        mean_valence=p.mean_valence, mean_arousal=p.mean_arousal, segments=p.segments,
+    )
+
+
+def silence_to_proto(s: SilenceSummary) -> analysis_pb2.SilenceSummary:
+    return analysis_pb2.SilenceSummary(total_ms=s.total_ms, share=s.share, overlap_ms=s.overlap_ms,
+                                       long_silences=[analysis_pb2.Interval(start_ms=a, end_ms=b)
+                                                      for a, b in s.long_silences])
+
+
+def call_to_proto(summary: CallSummary, response: analysis_pb2.AnalyzeCallResponse) -> analysis_pb2.AnalyzeCallResponse:
+    """Fill the analytics part of ``response`` (the caller sets ids, model and audio facts)."""
+    response.timeline.extend(entry_to_proto(e) for e in summary.timeline)
+    response.participants.extend(participant_to_proto(p) for p in summary.participants)
+    response.silence.CopyFrom(silence_to_proto(summary.silence))
+    response.labels.extend(summary.labels)
+    return response

@@ -1,0 +1,43 @@
+"""The gateway's clients of the other services, and the deadline each downstream call gets.
+
+Every call carries the caller's remaining time (minus a small margin for the gateway's own work),
+so a downstream service never works for a client that has given up. Channels come from
+``services.common.client.channel``: idempotent methods retry UNAVAILABLE with backoff (about
+0.7 s over 4 attempts), and nothing waits for a service to come up (no ``wait_for_ready``), so a
+dead downstream service gives the client UNAVAILABLE promptly instead of a hang.
+"""
+from __future__ import annotations
+
+import grpc
+from ser.v1 import emotion_pb2_grpc, preprocess_pb2_grpc
+
+from services.common.client import channel
+from services.common.deadlines import RequestExpired, remaining_s
+from shared.settings import Settings
+
+MARGIN_S = 0.05
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def downstream_timeout(context: grpc.ServicerContext, default_s: float = DEFAULT_TIMEOUT_S) -> float:
+    """Seconds a downstream call may take: the caller's remaining time less a margin, else ``default_s``."""
+    remaining = remaining_s(context)
+    if remaining is None:
+        return default_s
+    if remaining - MARGIN_S <= 0:
+        raise RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before calling a downstream service")
+    return remaining - MARGIN_S
+
+
+class Downstream:
+    """Channels to preprocess and inference, opened once per gateway and closed with it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._preprocess_channel = channel(settings.address("preprocess"), settings)
+        self._inference_channel = channel(settings.address("inference"), settings)
+        self.preprocess = preprocess_pb2_grpc.PreprocessStub(self._preprocess_channel)
+        self.inference = emotion_pb2_grpc.EmotionStub(self._inference_channel)
+
+    def close(self) -> None:
+        self._preprocess_channel.close()
+        self._inference_channel.close()

@@ -1,0 +1,192 @@
+"""ser.v1.Jobs: a thin adapter from the jobs contract to ``services.jobs.client.JobClient``.
+
+Submit builds the job kind's spec (inline text, a file under SER_DATA_ROOTS, or the batch request's
+fields) and lets JobClient validate, store and queue it. Kinds this deployment has no task for
+answer UNIMPLEMENTED; a Redis that cannot be reached answers UNAVAILABLE.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import redis
+from google.protobuf.json_format import MessageToDict
+from ser.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
+
+from services.common.deadlines import remaining_s
+from services.jobs.client import TASK_NAMES, JobClient
+from services.jobs.store import Job, JobState
+from shared.errors import InvalidInput
+from shared.paths import confine
+from shared.settings import Settings
+from shared.spec_io import read_mapping
+
+MAX_SPEC_BYTES = 1 << 20
+KINDS: dict[str, int] = {
+    "train": jobs_pb2.JOB_KIND_TRAINING,
+    "evaluate": jobs_pb2.JOB_KIND_EVALUATION,
+    "fit_vocabulary": jobs_pb2.JOB_KIND_FIT,
+    "fit_speaker_pca": jobs_pb2.JOB_KIND_FIT,
+    "fit_normalization": jobs_pb2.JOB_KIND_FIT,
+    "analyze_batch": jobs_pb2.JOB_KIND_BATCH_ANALYSIS,
+    "segment_batch": jobs_pb2.JOB_KIND_SEGMENT_BATCH,
+}
+FIT_KINDS = {jobs_pb2.FIT_TARGET_VOCABULARY: "fit_vocabulary", jobs_pb2.FIT_TARGET_SPEAKER_PCA: "fit_speaker_pca",
+             jobs_pb2.FIT_TARGET_NORMALIZATION_STATS: "fit_normalization"}
+STATES: dict[JobState, int] = {
+    JobState.PENDING: jobs_pb2.JOB_STATE_PENDING, JobState.RUNNING: jobs_pb2.JOB_STATE_RUNNING,
+    JobState.RETRYING: jobs_pb2.JOB_STATE_RETRYING, JobState.SUCCEEDED: jobs_pb2.JOB_STATE_SUCCEEDED,
+    JobState.FAILED: jobs_pb2.JOB_STATE_FAILED, JobState.CANCELLED: jobs_pb2.JOB_STATE_CANCELLED,
+}
+DEFAULT_PAGE, MAX_PAGE = 50, 500
+
+
+def _count(value: Any) -> int:
+    """A result's failure count: an int, or a list of failures."""
+    return value if isinstance(value, int) else len(value) if isinstance(value, (list, dict)) else 0
+
+
+def job_to_proto(job: Job) -> jobs_pb2.Job:
+    result = job.result or {}
+    message = jobs_pb2.Job(
+        id=job.id, kind=KINDS.get(job.kind, jobs_pb2.JOB_KIND_UNSPECIFIED), state=STATES[job.state],
+        progress=jobs_pb2.JobProgress(fraction=job.progress, message=job.message, step=job.done,
+                                      total_steps=job.total, items_done=job.done, items_failed=_count(result.get("failed"))),
+        spec=jobs_pb2.JobSpec(format=jobs_pb2.SPEC_FORMAT_JSON, text=json.dumps(job.spec, sort_keys=True)),
+        result_uri=str(result.get("output_dir") or result.get("result_uri") or ""),
+        created_unix_ms=int(job.created * 1000), attempts=job.attempts,
+    )
+    if job.state.finished:
+        message.finished_unix_ms = int(job.updated * 1000)
+    if job.error:
+        message.error.CopyFrom(common_pb2.ErrorDetail(code="job_failed", message=job.error))
+    return message
+
+
+class JobsServicer(jobs_pb2_grpc.JobsServicer):
+    """``client`` is built on first use, so the gateway starts (and analyses calls) without Redis."""
+
+    def __init__(self, settings: Settings, client: JobClient | Callable[[], JobClient] | None = None) -> None:
+        self.settings = settings
+        self._client = client if isinstance(client, JobClient) else None
+        self._factory = client if callable(client) and not isinstance(client, JobClient) else self._default_client
+
+    def _default_client(self) -> JobClient:
+        from services.jobs.app import make_app
+        from services.jobs.store import JobStore
+
+        return JobClient(make_app(self.settings), JobStore.from_url(self.settings.redis_url))
+
+    @property
+    def client(self) -> JobClient:
+        if self._client is None:
+            self._client = self._factory()
+        return self._client
+
+    @contextlib.contextmanager
+    def _redis(self, context: grpc.ServicerContext) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"job store unreachable at {self.settings.redis_url}: {exc}")
+
+    def _spec(self, spec: jobs_pb2.JobSpec) -> dict[str, Any]:
+        if spec.text and spec.path:
+            raise InvalidInput("a job spec has `text` or `path`, not both")
+        if spec.path:
+            path = confine(Path(spec.path), self.settings.data_roots)
+            return read_mapping(path, "job")
+        if len(spec.text.encode()) > MAX_SPEC_BYTES:
+            raise InvalidInput(f"inline spec is {len(spec.text.encode())} bytes; at most {MAX_SPEC_BYTES}")
+        if not spec.text.strip():
+            raise InvalidInput("the job spec is empty: set `text` or `path`")
+        return read_mapping(spec.text if "\n" in spec.text else spec.text + "\n", "job")
+
+    def _submit(self, kind: str, spec: dict[str, Any], context: grpc.ServicerContext) -> jobs_pb2.Job:
+        if kind not in TASK_NAMES:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          f"no worker task for {kind!r} jobs in this deployment; available: {sorted(TASK_NAMES)}")
+        with self._redis(context):
+            return job_to_proto(self.client.submit(kind, spec))
+
+    def SubmitTraining(self, request: jobs_pb2.SubmitTrainingRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
+        return self._submit("train", self._spec(request.spec), context)
+
+    def SubmitEvaluation(self, request: jobs_pb2.SubmitEvaluationRequest, context: grpc.ServicerContext
+                         ) -> jobs_pb2.Job:
+        spec = self._spec(request.spec)
+        if request.model.name:
+            spec = {**spec, "model_ref": {"name": request.model.name, "version": request.model.version}}
+        return self._submit("evaluate", spec, context)
+
+    def SubmitFit(self, request: jobs_pb2.SubmitFitRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
+        if request.target not in FIT_KINDS:
+            raise InvalidInput("SubmitFit needs a target (vocabulary, speaker PCA or normalisation statistics)")
+        return self._submit(FIT_KINDS[request.target], self._spec(request.spec), context)
+
+    def SubmitBatchAnalysis(self, request: jobs_pb2.SubmitBatchAnalysisRequest, context: grpc.ServicerContext
+                            ) -> jobs_pb2.Job:
+        if not request.input:
+            raise InvalidInput("SubmitBatchAnalysis needs `input` (a folder or a manifest)")
+        confine(Path(request.input), self.settings.data_roots)
+        output_dir = request.output_dir or str(self.settings.artifacts_dir / "jobs")
+        if request.mode == jobs_pb2.BATCH_MODE_SEGMENT_ONLY:
+            vad = MessageToDict(request.options.vad, preserving_proto_field_name=True)
+            spec = {"manifest": request.input, "output_dir": output_dir, "keep_channels": not request.options.mix_down,
+                    "vad": {k: v for k, v in vad.items() if v}}
+            return self._submit("segment_batch", spec, context)
+        spec = {"input": request.input, "output_dir": output_dir, "redo_finished": request.redo_finished,
+                "options": MessageToDict(request.options, preserving_proto_field_name=True)}
+        return self._submit("analyze_batch", spec, context)
+
+    def GetJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
+        with self._redis(context):
+            return job_to_proto(self.client.get(request.id))
+
+    def CancelJob(self, request: jobs_pb2.CancelJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
+        with self._redis(context):
+            return job_to_proto(self.client.cancel(request.id))
+
+    def ListJobs(self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext) -> jobs_pb2.ListJobsResponse:
+        size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
+        try:
+            offset = int(request.page_token or 0)
+        except ValueError:
+            raise InvalidInput(f"bad page_token {request.page_token!r}") from None
+        kinds = {k for k, v in KINDS.items() if v == request.kind} if request.kind else None
+        states = {s for s, v in STATES.items() if v in set(request.states)} if request.states else None
+        with self._redis(context):
+            wanted = offset + size + 1
+            jobs = self.client.list(limit=wanted if kinds is None and states is None else max(wanted, 5000))
+        jobs = [j for j in jobs if (kinds is None or j.kind in kinds) and (states is None or j.state in states)]
+        page = jobs[offset : offset + size]
+        more = len(jobs) > offset + size
+        return jobs_pb2.ListJobsResponse(jobs=[job_to_proto(j) for j in page],
+                                         next_page_token=str(offset + size) if more else "")
+
+    def WatchJob(self, request: jobs_pb2.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[jobs_pb2.JobEvent]:
+        interval = (request.min_interval_ms or 500) / 1000.0
+        with self._redis(context):
+            job = self.client.get(request.id)
+            yield self._event(job)
+            if job.state.finished:
+                return
+            last_state, last_sent = job.state, time.monotonic()
+            for _ in self.client.watch(request.id, timeout_s=remaining_s(context)):
+                if not context.is_active():
+                    return
+                job = self.client.get(request.id)
+                if job.state != last_state or job.state.finished or time.monotonic() - last_sent >= interval:
+                    yield self._event(job)
+                    last_state, last_sent = job.state, time.monotonic()
+                if job.state.finished:
+                    return
+
+    @staticmethod
+    def _event(job: Job) -> jobs_pb2.JobEvent:
+        return jobs_pb2.JobEvent(job=job_to_proto(job), at_unix_ms=int(time.time() * 1000), final=job.state.finished)

@@ -1,0 +1,65 @@
+"""Start the gateway: ser.v1.CallAnalysis and ser.v1.Jobs on one port (default 50050)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health
+from ser.v1 import analysis_pb2, analysis_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+
+from services.common.logs import configure_logging
+from services.common.server import build_server, serve_forever, stop_server
+from services.gateway.call_analysis import CallAnalysisServicer
+from services.gateway.downstream import Downstream
+from services.gateway.jobs_api import JobsServicer
+from services.jobs.client import JobClient
+from shared.settings import Settings
+
+NAME = "gateway"
+CALL_ANALYSIS = analysis_pb2.DESCRIPTOR.services_by_name["CallAnalysis"].full_name  # "ser.v1.CallAnalysis"
+JOBS = jobs_pb2.DESCRIPTOR.services_by_name["Jobs"].full_name  # "ser.v1.Jobs"
+
+
+def _register(settings: Settings, downstream: Downstream, jobs: JobClient | None):
+    def register(server: grpc.Server) -> None:
+        analysis_pb2_grpc.add_CallAnalysisServicer_to_server(CallAnalysisServicer(settings, downstream), server)
+        jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(settings, jobs), server)
+
+    return register
+
+
+@dataclass
+class GatewayServer:
+    server: grpc.Server
+    port: int
+    downstream: Downstream
+    _health: health.HealthServicer
+
+    def stop(self, grace: float = 5.0) -> None:
+        stop_server(self.server, self._health, grace)
+        self.downstream.close()
+
+
+def serve(settings: Settings, *, port: int | None = None, jobs: JobClient | None = None) -> GatewayServer:
+    """A started server (non-blocking); ``port=0`` binds an ephemeral port. Downstream addresses come
+    from ``settings`` (SER_PREPROCESS_ADDR, SER_INFERENCE_ADDR); the job store from SER_REDIS_URL."""
+    downstream = Downstream(settings)
+    server, bound, health_servicer = build_server(NAME, settings, _register(settings, downstream, jobs), port=port,
+                                                  health_services=[CALL_ANALYSIS, JOBS])
+    server.start()
+    return GatewayServer(server, bound, downstream, health_servicer)
+
+
+def main(port: int | None = None) -> None:
+    settings = Settings.from_env()
+    configure_logging(settings)
+    downstream = Downstream(settings)
+    try:
+        serve_forever(NAME, settings, _register(settings, downstream, None), port=port,
+                      health_services=[CALL_ANALYSIS, JOBS])
+    finally:
+        downstream.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""One registry model version, ready to serve: weights on the device, its front end, side artifacts, batcher.
+
+Immutable once built; a new registry version means a new ``LoadedModel``, swapped in atomically,
+while requests already queued on the old one finish there.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from services.inference.batcher import BatchStats, DynamicBatcher
+from services.inference.config import InferenceConfig
+from shared.errors import ConfigMismatch, InvalidInput
+from shared.features.bovw import BovwVocabulary
+from shared.features.inputs import InputBuilder, ModelInputConfig
+from shared.models.base import forward_batch
+from shared.registry import ModelCard, ModelRegistry
+from shared.speaker.pca import SpeakerPca
+
+log = logging.getLogger("ser.inference.models")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    card: ModelCard
+    model: nn.Module
+    input_config: ModelInputConfig
+    builder: InputBuilder
+    device: str
+    input_shape: tuple[int, ...]
+    speaker_pca: SpeakerPca | None
+    vocabulary: BovwVocabulary | None
+    batcher: DynamicBatcher
+    loaded_at: float
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.name, self.version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    @property
+    def speaker_dim(self) -> int:
+        return int(getattr(self.model, "speaker_dim", 0)) if self.card.uses_speaker else 0
+
+    def metric_labels(self) -> tuple[str, str, str]:
+        return self.name, self.version, self.device
+
+    def speaker_vector(self, embedding: np.ndarray) -> np.ndarray:
+        """A model-width speaker vector from an encoder embedding (projected) or an already projected one."""
+        e = np.asarray(embedding, dtype=np.float32).reshape(-1)
+        if e.shape[0] == self.speaker_dim:
+            return e
+        if self.speaker_pca is not None and e.shape[0] == self.speaker_pca.card.input_dim:
+            return self.speaker_pca.transform(e)
+        raise InvalidInput(f"{self.name}:{self.version} takes speaker embeddings of dim {self.speaker_dim}"
+                           + (f" (or {self.speaker_pca.card.input_dim} before PCA)" if self.speaker_pca else "")
+                           + f", got {e.shape[0]}")
+
+    def bovw_histograms(self, images: np.ndarray) -> np.ndarray:
+        """Histograms of (N, C, H, W) window images, computed as training computed them (channel 0 as uint8)."""
+        if self.vocabulary is None:
+            raise InvalidInput(f"{self.name}:{self.version} needs a BOVW histogram and has no vocabulary artifact")
+        return np.stack([self.vocabulary.histogram_of_image((np.clip(img[0], 0, 1) * 255).astype(np.uint8))
+                         for img in images]).astype(np.float32)
+
+    def retire(self) -> None:
+        self.batcher.close()
+
+
+def _forward_fn(model: nn.Module, device: str) -> Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]:
+    def run(x: np.ndarray, speaker: np.ndarray | None, bovw: np.ndarray | None) -> np.ndarray:
+        def tensor(a: np.ndarray | None) -> torch.Tensor | None:
+            return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+        with torch.inference_mode():
+            logits = forward_batch(model, tensor(x), speaker=tensor(speaker), bovw=tensor(bovw))
+            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+
+    return run
+
+
+def load_version(registry: ModelRegistry, name: str, version: str, *, device: str, config: InferenceConfig,
+                 observe: Callable[[tuple[str, str, str], BatchStats], None]) -> LoadedModel:
+    """Rebuild, check and warm up one version. Refuses a card whose feature config does not hash to the
+    hash it records: serving would compute other features than training did."""
+    started = time.perf_counter()
+    model, card = registry.load(name, version)
+    input_config = ModelInputConfig.from_dict(card.feature_config)
+    if input_config.hash() != card.feature_config_hash:
+        raise ConfigMismatch(f"{name}:{version}: feature config hashes to {input_config.hash()}, "
+                             f"the card records {card.feature_config_hash}")
+    model = model.to(device).eval()
+    builder = InputBuilder(input_config, device=device)
+    example = builder.from_windows(np.zeros((1, input_config.policy.length), dtype=np.float32))
+    speaker_pca = vocabulary = None
+    if card.uses_speaker and "speaker_pca" in card.side_artifacts:
+        speaker_pca = SpeakerPca.load(registry.artifact_path(name, version, "speaker_pca"),
+                                      expect_width=int(getattr(model, "speaker_dim", 0)) or None)
+    if card.uses_bovw and "bovw_vocabulary" in card.side_artifacts:
+        vocabulary = BovwVocabulary.load(registry.artifact_path(name, version, "bovw_vocabulary"))
+    run = _forward_fn(model, device)
+    # warm-up: a load that cannot run fails here, not on the first request
+    run(example,
+        np.zeros((1, int(getattr(model, "speaker_dim", 1))), np.float32) if card.uses_speaker else None,
+        np.zeros((1, int(getattr(model, "vocabulary_size", 1))), np.float32) if card.uses_bovw else None)
+    labels = (name, version, device)
+    batcher = DynamicBatcher(run, max_batch_size=config.max_batch_size, max_delay_s=config.max_queue_delay_ms / 1000.0,
+                             max_queue=config.max_queue, name=f"{name}:{version}",
+                             observe=lambda stats: observe(labels, stats))
+    log.info("loaded %s:%s on %s in %.2f s", name, version, device, time.perf_counter() - started,
+             extra={"model": name, "version": version, "device": device})
+    return LoadedModel(name, version, card, model, input_config, builder, device, tuple(example.shape[1:]),
+                       speaker_pca, vocabulary, batcher, time.time())
