@@ -39,6 +39,11 @@ def _float(env: Mapping[str, str], key: str, default: float) -> float:
         raise ValueError(f"{key} must be a number, got {raw!r}") from exc
 
 
+def _path(env: Mapping[str, str], key: str) -> Path | None:
+    raw = env.get(key, "").strip()
+    return Path(raw) if raw else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob the services, workers and CLI read. Env var names are in ``ENV_DOCS``."""
@@ -50,13 +55,17 @@ class Settings:
     min_audio_ms: int = 100
     target_sample_rate: int = 16000
     channel_roles: tuple[str, ...] = ("agent", "customer")
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may carry a password
     artifacts_dir: Path = Path("artifacts")
     data_roots: tuple[Path, ...] = ()
     torch_threads: int = 1
     log_level: str = "INFO"
     log_json: bool = True
     grpc_workers: int = 8
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    gateway_token: str = field(default="", repr=False)
 
     def address(self, service: str) -> str:
         try:
@@ -88,6 +97,10 @@ class Settings:
             log_level=env.get("SER_LOG_LEVEL", "INFO").upper(),
             log_json=env.get("SER_LOG_JSON", "1") not in ("0", "false", "no"),
             grpc_workers=_int(env, "SER_GRPC_WORKERS", 8),
+            tls_cert=_path(env, "SER_TLS_CERT"),
+            tls_key=_path(env, "SER_TLS_KEY"),
+            tls_ca=_path(env, "SER_TLS_CA"),
+            gateway_token=env.get("SER_GATEWAY_TOKEN", "").strip(),
         )
 
 
@@ -106,4 +119,23 @@ ENV_DOCS: dict[str, str] = {
     "SER_LOG_LEVEL": "log level (default INFO)",
     "SER_LOG_JSON": "1 for JSON log lines, 0 for plain text (default 1)",
     "SER_GRPC_WORKERS": "thread pool size of each gRPC server (default 8)",
+    "SER_TLS_CERT": "PEM certificate (chain) this process serves TLS with and presents to servers; with SER_TLS_KEY",
+    "SER_TLS_KEY": "PEM private key of SER_TLS_CERT; unset (with SER_TLS_CERT) = plaintext gRPC",
+    "SER_TLS_CA": "PEM CA bundle: servers require client certificates it signed (mTLS), clients verify servers with it",
+    "SER_GATEWAY_TOKEN": "bearer token the gateway requires (`authorization: Bearer <token>`); empty = no token check",
+    "SER_ROLE": "container role for deploy/entrypoint.sh: service or worker (default service)",
+    "SER_SERVICE": "which gRPC service a service container runs (gateway, preprocess, features, speaker, inference)",
+    "SER_QUEUES": "comma-separated Celery queues a worker container consumes (default default)",
+    "SER_WORKER_CONCURRENCY": "Celery worker processes per worker container (default 1)",
+    "SER_JOB_TIME_LIMIT_S": "hard time limit of one job, seconds (default 86400; the soft limit is 60 s less)",
+    "SER_VISIBILITY_TIMEOUT_S": "seconds before Redis redelivers an unacknowledged job (default time limit + 3600)",
+    "SER_WORKER_MAX_TASKS": "jobs a worker process runs before it is replaced (default 50)",
+    "SER_JOB_LEASE_S": "job lease TTL: a redelivered job takes over this long after its holder died (default 30)",
+    "SER_DEFAULT_MODEL": "registry model served for an empty model name (default 'default')",
+    "SER_MAX_BATCH_SIZE": "most requests one inference forward pass combines (default 32)",
+    "SER_MAX_QUEUE_DELAY_MS": "longest an inference request waits for others to join its batch, ms (default 5)",
+    "SER_MAX_QUEUE": "inference requests waiting per model before RESOURCE_EXHAUSTED (default 256)",
+    "SER_REGISTRY_POLL_S": "how often inference checks the registry for new versions/aliases, s (default 2)",
+    "SER_METRICS_PORT": "inference Prometheus HTTP port; unset = none, 0 = any free port",
+    "SER_PRELOAD_MODELS": "1: inference loads every model's default version at start (default 1)",
 }

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from shared.errors import SpecError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_SPEC_NODES = 1_000_000
 
 
 def read_mapping(source: str | Path | dict[str, Any], what: str) -> dict[str, Any]:
@@ -27,9 +28,27 @@ def read_mapping(source: str | Path | dict[str, Any], what: str) -> dict[str, An
         data = yaml.safe_load(str(text))
     except yaml.YAMLError as exc:
         raise SpecError(f"{what} spec is not valid YAML/JSON: {exc}") from exc
+    except RecursionError:
+        raise SpecError(f"{what} spec is nested too deeply") from None
     if not isinstance(data, dict):
         raise SpecError(f"a {what} spec must be a mapping, got {type(data).__name__}")
+    _check_expanded_size(data, what)
     return data
+
+
+def _check_expanded_size(data: Any, what: str) -> None:
+    """YAML aliases let a few hundred bytes expand into a tree of billions of nodes (or a cycle) that
+    validation and JSON encoding would then walk: refuse a spec over ``MAX_SPEC_NODES`` nodes."""
+    count, stack = 0, [data]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_SPEC_NODES:
+            raise SpecError(f"{what} spec expands to over {MAX_SPEC_NODES} values (YAML aliases?); refusing it")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def validate_model(cls: type[M], data: dict[str, Any], what: str) -> M:

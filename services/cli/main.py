@@ -43,7 +43,9 @@ def cmd_redis(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli.stack import ensure_redis
 
     started = ensure_redis(settings)
-    print(f"{'started' if started else 'reachable'}: {settings.redis_url}")
+    from services.common.security import mask_url
+
+    print(f"{'started' if started else 'reachable'}: {mask_url(settings.redis_url)}")
     return 0
 
 
@@ -77,10 +79,28 @@ def cmd_experiment(args: argparse.Namespace, settings: Settings) -> int:
     return run_experiment_command(args, settings)
 
 
+def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.analyze import run_analyze
+
+    return run_analyze(args, settings)
+
+
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.batch import run_batch
+
+    return run_batch(args, settings)
+
+
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli.models import run_models
 
     return run_models(args, settings)
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.report import run_report
+
+    return run_report(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = msub.add_parser("promote", help="point an alias (default: 'default') at a version")
     m.add_argument("ref", help="NAME:VERSION")
     m.add_argument("--alias", default="default")
+    m = msub.add_parser("export", help="export a model to ONNX, validated against torch")
+    m.add_argument("ref", help="NAME[:VERSION_OR_ALIAS]")
+    m.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write it (a .json report goes beside)")
+    m.add_argument("--opset", type=int, default=17)
+    m.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| ONNX Runtime vs torch")
     s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("fit", help="fit a BOVW vocabulary or a speaker PCA on training audio (a job)")
@@ -160,6 +185,22 @@ def build_parser() -> argparse.ArgumentParser:
             f.add_argument("--width", type=int, default=384, help="projected width (the model width)")
             f.add_argument("--max-utterances", type=int, default=5000)
     s.set_defaults(func=cmd_fit)
+
+    s = sub.add_parser("report", help="compare experiment reports in one table")
+    rsub = s.add_subparsers(dest="report_command", required=True)
+    r = rsub.add_parser("compare", help="one table over report.json files (fine-tune results in their own section)")
+    r.add_argument("reports", nargs="+", help="report.json files or the folders holding them")
+    r.add_argument("--out", help="write the Markdown table here instead of printing it")
+    r.add_argument("--json", help="with --out: also write the rows as JSON here")
+    s.set_defaults(func=cmd_report)
+
+    from services.cli import analyze as analyze_cli
+    from services.cli import batch as batch_cli
+
+    analyze_cli.add_parser(sub)
+    sub.choices["analyze"].set_defaults(func=cmd_analyze)
+    batch_cli.add_parser(sub)
+    sub.choices["batch"].set_defaults(func=cmd_batch)
 
     s = sub.add_parser("demo", help="start the stack, analyse the sample call, print the result, stop")
     s.add_argument("--keep", action="store_true", help="leave the stack running afterwards")

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
+from pathlib import Path
 
 from shared.errors import SpecError
+from shared.registry.card import ModelCard
+from shared.registry.store import ModelEntry
 from shared.settings import Settings
 
 
@@ -27,8 +29,8 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         entries = registry.list()
         if not entries:
             print(f"no models registered under {registry.root}")
-        for e in entries:
-            print(json.dumps(e.__dict__ if hasattr(e, "__dict__") else e, default=str))
+            return 0
+        print(format_models(entries))
     elif args.models_command == "show":
         print(registry.card(*split_ref(args.ref)).to_json())
     elif args.models_command == "promote":
@@ -36,4 +38,33 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         if not version:
             raise SpecError("promote needs NAME:VERSION")
         print(registry.promote(name, version, args.alias))
+    elif args.models_command == "export":
+        from shared.registry.onnx_export import export_onnx
+
+        name, version = split_ref(args.ref)
+        model, card = registry.load(name, version)
+        report = export_onnx(model, card, Path(args.onnx), opset=args.opset, tolerance=args.tolerance)
+        print(f"wrote {args.onnx} ({report.model}, opset {report.opset}, inputs "
+              + ", ".join(f"{k} {v}" for k, v in report.inputs.items()) + ")")
+        verdict = "PASSED" if report.validated else "NOT VALIDATED"
+        print(f"{report.validation}; tolerance {report.tolerance:g}: {verdict} "
+              f"(details in {Path(args.onnx).with_suffix('.json')})")
     return 0
+
+
+def metric_of(card: ModelCard, key: str = "uar") -> str:
+    """The card's headline metric (pooled over the test folds, or top level), formatted, or '-'."""
+    metrics = card.metrics or {}
+    for scope in (metrics.get("pooled", {}), metrics):
+        value = scope.get(key) if isinstance(scope, dict) else None
+        if isinstance(value, (int, float)):
+            return f"{value:.3f}"
+    return "-"
+
+
+def format_models(entries: list[ModelEntry]) -> str:
+    from services.cli.analyze import text_table
+
+    rows = [(e.name, e.version, ",".join(e.aliases) or "-", e.card.architecture, metric_of(e.card),
+             e.card.created_at.replace("T", " ")[:16]) for e in entries]
+    return text_table(("name", "version", "aliases", "architecture", "UAR", "created"), rows)

@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 import redis
 import yaml
 
+from services.common.security import mask_url
+from shared.registry.bundled import seed_registry
 from shared.settings import Settings
 
 STACK_FILE = Path(__file__).resolve().parents[2] / "deploy" / "stack.yaml"
@@ -89,7 +91,7 @@ def ensure_redis(settings: Settings, state: StackState | None = None) -> bool:
         return False
     url = urlparse(settings.redis_url)
     if url.hostname not in ("127.0.0.1", "localhost", "::1", None):
-        raise RuntimeError(f"Redis at {settings.redis_url} is not reachable (remote hosts are not started here)")
+        raise RuntimeError(f"Redis at {mask_url(settings.redis_url)} is not reachable (remote hosts are not started here)")
     binary = install_redis()
     run_dir = (settings.artifacts_dir / "run").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,7 @@ def ensure_redis(settings: Settings, state: StackState | None = None) -> bool:
     deadline = time.monotonic() + 20
     while not redis_ping(settings.redis_url):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"redis-server started but {settings.redis_url} does not answer; see {run_dir}/redis.log")
+            raise RuntimeError(f"redis-server started but {mask_url(settings.redis_url)} does not answer; see {run_dir}/redis.log")
         time.sleep(0.2)
     if state is not None:
         state.started_redis, state.redis_pidfile = True, str(pidfile)
@@ -137,10 +139,13 @@ def up(settings: Settings, config: StackConfig | None = None, *, worker: bool = 
     if state.processes:
         down(settings, echo=echo)
         state = StackState()
+    seeded = seed_registry(settings.artifacts_dir / "registry")
+    if seeded:
+        echo(f"registry: added bundled model(s) {', '.join(seeded)}")
     if ensure_redis(settings, state):
-        echo(f"started redis-server for {settings.redis_url}")
+        echo(f"started redis-server for {mask_url(settings.redis_url)}")
     else:
-        echo(f"redis is reachable at {settings.redis_url}")
+        echo(f"redis is reachable at {mask_url(settings.redis_url)}")
     try:
         procs: dict[str, subprocess.Popen] = {}
         for name in config.services:

@@ -7,6 +7,7 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.security import channel_credentials, with_token
 from shared.settings import Settings
 
 # Calls that are safe to repeat: they read, or their effect does not depend on how often it runs.
@@ -51,9 +52,14 @@ def channel_options(settings: Settings) -> list[tuple[str, object]]:
     ]
 
 
-def channel(address: str, settings: Settings) -> grpc.Channel:
-    """An insecure channel to ``host:port`` (TLS arrives with the deployment issue)."""
-    return grpc.insecure_channel(address, options=channel_options(settings))
+def channel(address: str, settings: Settings, *, token: str = "") -> grpc.Channel:
+    """A channel to ``host:port``: TLS (mTLS with a client certificate) when SER_TLS_* are set, plaintext
+    otherwise; ``token`` (the gateway's SER_GATEWAY_TOKEN) is sent as ``authorization: Bearer`` on every call."""
+    credentials = channel_credentials(settings)
+    options = channel_options(settings)
+    ch = (grpc.insecure_channel(address, options=options) if credentials is None
+          else grpc.secure_channel(address, credentials, options=options))
+    return with_token(ch, token)
 
 
 def wait_healthy(

@@ -1,7 +1,8 @@
 """Build and run a gRPC server the same way for every service.
 
 Every server gets: grpc health v1, server reflection, the configured message size limit, a thread
-pool of ``settings.grpc_workers``, the error/access-log interceptor, and a graceful stop.
+pool of ``settings.grpc_workers``, the error/access-log interceptor, TLS or mTLS when configured
+(``services.common.security``), and a graceful stop.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.common.interceptor import RpcInterceptor
+from services.common.security import server_credentials
 from shared.settings import Settings
 
 log = logging.getLogger("ser.server")
@@ -66,17 +68,19 @@ def build_server(
     *,
     port: int | None = None,
     health_services: Sequence[str],
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A bound, not yet started server for service ``name``.
 
     ``port=None`` uses the port of ``settings.address(name)``; ``port=0`` binds an ephemeral port.
     ``health_services`` are full service names (``ser.v1.Preprocess``); each, and the overall
-    ``""`` service, is reported SERVING, and each is listed by reflection.
+    ``""`` service, is reported SERVING, and each is listed by reflection. ``interceptors`` run
+    inside the error/access-log one (so what they refuse is logged with its status).
     """
     address = settings.address(name)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=f"{name}-rpc"),
-        interceptors=[RpcInterceptor()],
+        interceptors=[RpcInterceptor(), *interceptors],
         options=server_options(settings),
     )
     register(server)
@@ -88,7 +92,8 @@ def build_server(
     host = bind_host(address)
     wanted = _port_of(address) if port is None else port
     target = f"[{host}]:{wanted}" if ":" in host else f"{host}:{wanted}"
-    bound = server.add_insecure_port(target)
+    credentials = server_credentials(settings)
+    bound = server.add_insecure_port(target) if credentials is None else server.add_secure_port(target, credentials)
     if bound == 0:
         raise OSError(f"{name}: could not bind {target}")
     for service in ("", *health_services):
@@ -110,10 +115,11 @@ def serve_forever(
     port: int | None = None,
     health_services: Sequence[str],
     grace: float = 5.0,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
 ) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully (what ``ser serve NAME`` runs)."""
     server, bound, health_servicer = build_server(
-        name, settings, register, port=port, health_services=health_services
+        name, settings, register, port=port, health_services=health_services, interceptors=interceptors
     )
     stop = threading.Event()
 

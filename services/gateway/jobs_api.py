@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from ser.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 
 from services.common.deadlines import remaining_s
+from services.common.security import mask_url
 from services.jobs.client import TASK_NAMES, JobClient
 from services.jobs.store import Job, JobState
 from shared.errors import InvalidInput
@@ -93,7 +94,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"job store unreachable at {self.settings.redis_url}: {exc}")
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"job store unreachable at {mask_url(self.settings.redis_url)}: {exc}")
 
     def _spec(self, spec: jobs_pb2.JobSpec) -> dict[str, Any]:
         if spec.text and spec.path:
@@ -134,14 +135,17 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if not request.input:
             raise InvalidInput("SubmitBatchAnalysis needs `input` (a folder or a manifest)")
         confine(Path(request.input), self.settings.data_roots)
-        output_dir = request.output_dir or str(self.settings.artifacts_dir / "jobs")
         if request.mode == jobs_pb2.BATCH_MODE_SEGMENT_ONLY:
             vad = MessageToDict(request.options.vad, preserving_proto_field_name=True)
-            spec = {"manifest": request.input, "output_dir": output_dir, "keep_channels": not request.options.mix_down,
+            spec = {"manifest": request.input, "keep_channels": not request.options.mix_down,
+                    "output_dir": request.output_dir or str(self.settings.artifacts_dir / "jobs"),
                     "vad": {k: v for k, v in vad.items() if v}}
             return self._submit("segment_batch", spec, context)
-        spec = {"input": request.input, "output_dir": output_dir, "redo_finished": request.redo_finished,
+        # services.jobs.specs.AnalyzeBatchSpec; no output_dir = a job folder under SER_ARTIFACTS_DIR
+        spec = {"manifest": request.input, "redo_finished": request.redo_finished,
                 "options": MessageToDict(request.options, preserving_proto_field_name=True)}
+        if request.output_dir:
+            spec["output_dir"] = request.output_dir
         return self._submit("analyze_batch", spec, context)
 
     def GetJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:

@@ -111,15 +111,18 @@ def _decode(item: Item, model: LoadedModel, limits: AudioLimits) -> None:
 def _featurise(items: Sequence[Item], model: LoadedModel, context: SpeakerContext) -> None:
     """Windows for every audio item: one InputBuilder call for plain items, one per normalised batch or stream step."""
     audio = [i for i in items if i.ok and i.clip is not None]
-    plain = [i for i in audio if not (i.request.speaker_normalize and i.request.speaker_group)]
-    grouped = [i for i in audio if i.request.speaker_normalize and i.request.speaker_group]
+    normalize = [model.normalizes_per_speaker or i.request.speaker_normalize for i in audio]
+    plain = [i for i, n in zip(audio, normalize, strict=True) if not n]
+    grouped = [i for i, n in zip(audio, normalize, strict=True) if n]
     _build(plain, model, [i.clip for i in plain], None)
+    # without a group (a lone clip), the clip is its own speaker: the nearest thing training saw
+    groups = [i.request.speaker_group or f"item-{id(i)}" for i in grouped]
     if not context.stream:
-        _build(grouped, model, [i.clip for i in grouped], [i.request.speaker_group for i in grouped])
+        _build(grouped, model, [i.clip for i in grouped], groups)
         return
-    for item in grouped:
-        history = context.remember(item.request.speaker_group, item.clip)
-        _build([item], model, history, [item.request.speaker_group] * len(history), first=len(history) - 1)
+    for item, group in zip(grouped, groups, strict=True):
+        history = context.remember(group, item.clip)
+        _build([item], model, history, [group] * len(history), first=len(history) - 1)
 
 
 def _build(items: Sequence[Item], model: LoadedModel, clips: list[np.ndarray], groups: list[str] | None,

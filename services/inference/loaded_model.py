@@ -50,6 +50,11 @@ class LoadedModel:
         return self.card.labels
 
     @property
+    def normalizes_per_speaker(self) -> bool:
+        """Trained on per-speaker standardised features, so serving must standardise per group too."""
+        return self.card.training.get("normalization") == "per_speaker"
+
+    @property
     def speaker_dim(self) -> int:
         return int(getattr(self.model, "speaker_dim", 0)) if self.card.uses_speaker else 0
 

@@ -21,6 +21,7 @@ from services.inference.config import InferenceConfig
 from services.inference.metrics import InferenceMetrics
 from services.inference.servicer import EmotionServicer
 from shared.registry import ModelRegistry
+from shared.registry.bundled import seed_registry
 from shared.settings import Settings
 from shared.speaker.encoder import SpeakerEncoder
 
@@ -71,6 +72,9 @@ def main(port: int | None = None) -> None:
     """Run in the foreground until SIGTERM/SIGINT."""
     settings = Settings.from_env()
     configure_logging(settings)
+    seeded = seed_registry(settings.artifacts_dir / "registry")  # the committed default model, if missing
+    if seeded:
+        log.info("added bundled models %s to the registry", seeded)
     handle = serve(settings, port=port)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}

@@ -10,7 +10,8 @@ from shared.errors import SpecError
 from services.jobs.specs import SPEC_TYPES, parse_spec
 from services.jobs.store import Job, JobState, JobStore
 
-TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch", "train": "ser.train", "evaluate": "ser.evaluate",
+TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch", "analyze_batch": "ser.analyze_batch",
+                          "train": "ser.train", "evaluate": "ser.evaluate",
                           "fit_vocabulary": "ser.fit_vocabulary", "fit_speaker_pca": "ser.fit_speaker_pca"}
 
 

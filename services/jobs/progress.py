@@ -12,10 +12,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import redis
+
 from shared.errors import SerError
 from services.jobs.store import Job, JobState, JobStore
 
 log = logging.getLogger(__name__)
+# the job store (Redis) went away: nothing can be recorded, so the job is neither failed nor finished
+STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+STORE_OUTAGE_S = 300.0  # how long a running job waits for Redis to come back (a restart) before giving up
 
 
 class JobCancelled(Exception):
@@ -77,6 +82,16 @@ class Lease:
             except Exception:  # a Redis blip: try again next tick; the lease outlives one missed renewal
                 log.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
 
+    def reclaim(self) -> bool:
+        """After a job-store outage: True if the lease is (again) ours, False if another worker took over."""
+        if not (self.store.renew_lease(self.job_id, self.token, self.ttl_s)
+                or self.store.acquire_lease(self.job_id, self.token, self.ttl_s)):
+            return False
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._renew, name=f"lease-{self.job_id[:8]}", daemon=True)
+            self._thread.start()
+        return True
+
     def release(self) -> None:
         self._stop.set()
         try:
@@ -90,7 +105,9 @@ def execute_job(store: JobStore, job_id: str, task: Any | None,
     """Run ``body`` under the job's lease and record its outcome; the one way every task runs.
 
     A delivery of a job that already finished (or finishes while we wait for another holder's
-    lease) runs nothing and returns the recorded result.
+    lease) runs nothing and returns the recorded result. If Redis goes away mid-job (a restart), the
+    job waits for it and resumes in place: its Celery message may be gone with the connection, so
+    giving up here would leave the job RUNNING with nobody working on it.
     """
     if store.get(job_id).state.finished:
         return store.get(job_id).result
@@ -98,12 +115,35 @@ def execute_job(store: JobStore, job_id: str, task: Any | None,
     if not lease.acquire():
         return store.get(job_id).result
     try:
-        with run_job(store, job_id, task) as ctx:
-            outcome = body(ctx)  # body may rebind ctx.result, so read it only afterwards
-            ctx.result.update(outcome)
-        return store.get(job_id).result
+        while True:
+            try:
+                with run_job(store, job_id, task) as ctx:
+                    outcome = body(ctx)  # body may rebind ctx.result, so read it only afterwards
+                    ctx.result.update(outcome)
+                return store.get(job_id).result
+            except STORE_ERRORS as exc:
+                log.warning("job %s: the job store is unreachable (%s); waiting up to %.0f s to resume",
+                            job_id, exc, STORE_OUTAGE_S)
+                if not wait_for_store(store, STORE_OUTAGE_S):
+                    raise
+                if not lease.reclaim():
+                    log.warning("job %s: another worker took over during the outage", job_id)
+                    return {}
     finally:
         lease.release()
+
+
+def wait_for_store(store: JobStore, timeout_s: float, poll_s: float = 1.0) -> bool:
+    """True once Redis answers again, False after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if store.r.ping():
+                return True
+        except STORE_ERRORS:
+            pass
+        time.sleep(poll_s)
+    return False
 
 
 @contextmanager
@@ -121,6 +161,8 @@ def run_job(store: JobStore, job_id: str, task: Any | None = None) -> Iterator[J
     except JobCancelled as exc:
         store.update(job_id, state=JobState.CANCELLED, message=str(exc), result=ctx.result)
         return
+    except STORE_ERRORS:
+        raise  # nothing can be recorded; execute_job waits for the store and resumes
     except SerError as exc:
         store.update(job_id, state=JobState.FAILED, error=f"{exc.code}: {exc}", message="failed", result=ctx.result)
         raise

@@ -101,7 +101,58 @@ class FitSpeakerPcaSpec(_FitSpec):
     encoder: Literal["ge2e"] = "ge2e"
 
 
-SPEC_TYPES: dict[str, type[BaseModel]] = {"segment_batch": SegmentBatchSpec, "train": ExperimentSpec, "evaluate": ExperimentSpec,
+MODEL_REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$"
+
+
+class AnalyzeBatchSpec(_Spec):
+    """Full call analysis of every recording of a folder, list or JSONL manifest, through the gateway.
+
+    ``options`` are ser.v1.AnalyzeOptions in their JSON form (proto field names), so a spec and an
+    AnalyzeCall request cannot disagree; ``model`` (NAME[:VERSION]) is a shorthand for options.model.
+    ``output_dir`` None: a job folder under SER_ARTIFACTS_DIR; a given folder is shared by resubmissions,
+    which skip files already analysed there unless ``redo_finished``.
+    """
+
+    inputs: list[str] = Field(default_factory=list, description="audio file paths")
+    manifest: str | None = Field(None, description="a folder, a .txt list or a .jsonl manifest")
+    output_dir: str | None = Field(None, description="results folder; None = <SER_ARTIFACTS_DIR>/jobs/<job_id>")
+    model: str | None = Field(None, pattern=MODEL_REF,
+                              description="NAME[:VERSION_OR_ALIAS]; None = options.model or 'default'")
+    options: dict[str, Any] = Field(default_factory=dict, description="ser.v1.AnalyzeOptions as JSON")
+    redo_finished: bool = False
+    concurrency: int = Field(4, ge=1, le=64, description="AnalyzeCall requests in flight at once")
+    call_timeout_s: float = Field(600.0, gt=0, description="deadline of one AnalyzeCall")
+    attempts: int = Field(3, ge=1, le=10, description="tries per file on UNAVAILABLE / RESOURCE_EXHAUSTED")
+    gateway: str | None = Field(None, description="host:port of the gateway; None = SER_GATEWAY_ADDR")
+
+    @field_validator("inputs")
+    @classmethod
+    def _no_empty_paths(cls, value: list[str]) -> list[str]:
+        if any(not p.strip() for p in value):
+            raise ValueError("inputs contains an empty path")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _analyze_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+        from ser.v1 import analysis_pb2
+
+        try:
+            message = ParseDict(value, analysis_pb2.AnalyzeOptions())
+        except ParseError as exc:
+            raise ValueError(f"options are not ser.v1.AnalyzeOptions: {exc}") from exc
+        return MessageToDict(message, preserving_proto_field_name=True)
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.inputs and not self.manifest:
+            raise ValueError("give inputs (a list of files) or manifest (a folder or list file)")
+        if self.model and self.options.get("model"):
+            raise ValueError("set the model once: `model` or `options.model`, not both")
+
+
+SPEC_TYPES: dict[str, type[BaseModel]] = {"segment_batch": SegmentBatchSpec, "analyze_batch": AnalyzeBatchSpec,
+                                         "train": ExperimentSpec, "evaluate": ExperimentSpec,
                                          "fit_vocabulary": FitVocabularySpec, "fit_speaker_pca": FitSpeakerPcaSpec}
 
 

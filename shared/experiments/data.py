@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedData:
+    """``manifest`` is mapped to the spec's classes; ``canonical`` is the same corpora before any
+    label map, so a pretraining phase can map its source corpora to its own classes."""
+
     manifest: Manifest
     info: dict[str, Any] = field(default_factory=dict)
+    canonical: Manifest | None = None
 
 
 def load_manifest(spec: ExperimentSpec) -> LoadedData:
@@ -55,7 +59,22 @@ def load_manifest(spec: ExperimentSpec) -> LoadedData:
         mapped = cap_per_class(mapped, spec.max_per_class, spec.seed)
         info["max_per_class"] = spec.max_per_class
     info["counts"] = mapped.count_table("corpus", "label")
-    return LoadedData(mapped, info)
+    return LoadedData(mapped, info, canonical=manifest)
+
+
+def pretrain_manifest(spec: ExperimentSpec, data: LoadedData, corpora: list[str]) -> tuple[Manifest, dict[str, Any]]:
+    """The source corpora under the pretraining label map (``pretrain_label_map``, default the
+    spec's), capped like the rest; what the map dropped is counted."""
+    if data.canonical is None:
+        raise SpecError("pretraining needs the unmapped manifest (load it with load_manifest)")
+    label_map = get_label_map(spec.pretrain_label_map or spec.label_map)
+    mapped, dropped = label_map.apply(data.canonical.filter(corpus=corpora))
+    if spec.max_per_class:
+        mapped = cap_per_class(mapped, spec.max_per_class, spec.seed)
+    if len(mapped) == 0:
+        raise SpecError(f"no pretraining items in {corpora} under label map {label_map.name!r}")
+    return mapped, {"label_map": label_map.name, "classes": list(label_map.classes),
+                    "dropped_by_label_map": dropped, "counts": mapped.count_table("corpus", "label")}
 
 
 def cap_per_class(manifest: Manifest, cap: int, seed: int) -> Manifest:

@@ -2,9 +2,21 @@
 
 Resumable at two levels: a finished split's result is kept in ``split_*/result.json`` and skipped
 on a rerun; an unfinished split resumes training from its checkpoint (``split_*/checkpoint``).
+
+Pretrain then fine-tune (protocol ``pretrain_finetune_kfold``): phase 1 trains
+``model.pretrain_architecture`` on the split's pretraining corpora under ``pretrain_label_map``
+once per experiment (``pretrain_<key>/weights.safetensors``, reused by every fold and by reruns;
+the key hashes everything the weights depend on). Phase 2, per fold, builds
+``model.architecture``, loads those weights with ``load_pretrained`` (the classifier is skipped:
+its size differs), calls ``freeze_until_<model.freeze>``, fits side inputs (BOVW) on the fold's
+training part only and fine-tunes on it. Such reports carry ``sees_target_labels``.
+
+Classical baselines (``model.architecture: baseline:...``) are delegated to ``baselines.py``.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import logging
 import re
@@ -18,24 +30,27 @@ import numpy as np
 import yaml
 
 from shared.corpora.labels import get_label_map
-from shared.errors import SpecError
+from shared.corpora.items import Manifest
+from shared.errors import ConfigMismatch, SpecError
 from shared.evaluation.metrics import compute_metrics
 from shared.evaluation.protocols import Split
 from shared.evaluation.reports import FoldResult, Report
-from shared.experiments.data import AudioStore, load_manifest, make_splits
+from shared.experiments.data import AudioStore, LoadedData, load_manifest, make_splits, pretrain_manifest
 from shared.experiments.features import BovwSide, PartInputs, SpeakerSide, balance, build_part
 from shared.experiments.spec import ExperimentSpec
 from shared.features.augment import AugmentConfig
 from shared.features.bovw import BovwVocabulary
 from shared.features.inputs import InputBuilder, ModelInputConfig
 from shared.features.windowing import pool_by_source
-from shared.models.registry import architectures, build_model, count_parameters
+from shared.models.pretrained import load_pretrained
+from shared.models.registry import ModelSpec, architectures, build_model, count_parameters
 from shared.registry.card import ModelCard
 from shared.registry.store import ModelRegistry
 from shared.speaker.pca import SpeakerPca
+from shared.training.checkpoint import save_weights, weights_of
 from shared.training.config import TrainConfig
 from shared.training.data import TensorBatches
-from shared.training.loop import Trainer, TrainProgress
+from shared.training.loop import Trainer, TrainProgress, seed_everything
 
 log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int, str], None]
@@ -58,15 +73,26 @@ class ExperimentRun:
 
     def __init__(self, spec: ExperimentSpec, out_dir: Path, *, device: str | None = None,
                  progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
-                 registry_root: Path | None = None, evaluate_only: bool = False) -> None:
+                 registry_root: Path | None = None, evaluate_only: bool = False,
+                 feature_cache: Path | None = None) -> None:
         self.spec = spec
         self.out_dir = Path(out_dir)
         self.device = device
+        self.progress = progress or (lambda done, total, message: None)
+        self.should_stop = should_stop
+        self.model = None
+        self.baseline = None
+        if spec.is_baseline:
+            from shared.experiments.baselines import BaselineRun
+
+            if evaluate_only or spec.publish:
+                raise SpecError("classical baselines are refitted on every split; they cannot be published or "
+                                "evaluated from the registry")
+            self.baseline = BaselineRun(spec, self.out_dir, progress=self.progress, cache_root=feature_cache)
+            return
         self.registry = ModelRegistry(registry_root) if registry_root is not None else None
         self.evaluate_only = evaluate_only
         self.loaded = self._load_registered() if evaluate_only else None
-        self.progress = progress or (lambda done, total, message: None)
-        self.should_stop = should_stop
         specs = architectures()
         architecture = self.loaded[1].architecture if self.loaded else spec.model.architecture
         if architecture not in specs:
@@ -86,7 +112,37 @@ class ExperimentRun:
         self.audio = AudioStore()
         self.builder = InputBuilder(self.input_config, device=device)
         self._encoder = None
-        self.model = None
+        self.pretrain_arch = self._check_pretraining(specs)
+        self._data: LoadedData | None = None
+        self._pretrained: dict[str, tuple[Path, dict[str, Any]]] = {}
+
+    def _check_pretraining(self, specs: dict[str, ModelSpec]) -> ModelSpec | None:
+        """Fail before any training when the two phases cannot fit together."""
+        model = self.spec.model
+        if self.loaded or model.pretrain_architecture is None:
+            return None
+        if model.pretrain_architecture not in specs:
+            raise SpecError(f"unknown pretrain_architecture {model.pretrain_architecture!r}; known: {sorted(specs)}")
+        pre = specs[model.pretrain_architecture]
+        if pre.input_kind != self.arch.input_kind or pre.uses_bovw or pre.uses_speaker:
+            raise SpecError(f"pretrain_architecture {pre.name} must eat the same {self.arch.input_kind} input as "
+                            f"{self.arch.name} and need no side inputs")
+        if model.freeze:
+            module, attr = self.arch.builder.split(":")
+            if not hasattr(getattr(importlib.import_module(module), attr), f"freeze_until_{model.freeze}"):
+                raise SpecError(f"{self.arch.name} has no freeze_until_{model.freeze}() for model.freeze")
+        get_label_map(self.spec.pretrain_label_map or self.spec.label_map)
+        return pre
+
+    @property
+    def model_label(self) -> str:
+        """The report's model name: the architecture, plus how it was initialised under fine-tuning."""
+        if self.spec.protocol.kind != "pretrain_finetune_kfold":
+            return self.arch.name
+        if self.pretrain_arch is None:
+            return f"{self.arch.name} [no pretraining]"
+        frozen = f", frozen to {self.spec.model.freeze}" if self.spec.model.freeze else ""
+        return f"{self.arch.name} [pretrained {self.pretrain_arch.name}{frozen}]"
 
     # ------------------------------------------------------------------ helpers
     def _load_registered(self) -> tuple[Any, ModelCard]:
@@ -104,17 +160,81 @@ class ExperimentRun:
         return SpeakerSide(self._encoder, self.spec.speaker.pca_width or model_width)
 
     def _parts(self, split: Split) -> dict[str, PartInputs]:
-        spec = self.spec
         parts: dict[str, PartInputs] = {}
         for name, manifest in (("train", split.train), ("valid", split.valid), ("test", split.test)):
             if manifest is None or len(manifest) == 0 or (self.loaded and name != "test"):
                 continue
-            manifest, clips = self.audio.load(manifest)
-            if name == "train":
-                manifest, clips, balance_log = balance(manifest, clips, spec.balancing, spec.seed, self.augment)
-                self._balance_log = balance_log.to_dict() if balance_log else None
-            parts[name] = build_part(self.builder, manifest, clips, self.classes, split.normalization)
+            parts[name] = self._part(manifest, self.classes, split.normalization, train=name == "train")
         return parts
+
+    def _part(self, manifest: Manifest, classes: list[str], normalization: str, *, train: bool) -> PartInputs:
+        manifest, clips = self.audio.load(manifest)
+        if train:
+            manifest, clips, balance_log = balance(manifest, clips, self.spec.balancing, self.spec.seed, self.augment)
+            self._balance_log = balance_log.to_dict() if balance_log else None
+        return build_part(self.builder, manifest, clips, classes, normalization)
+
+    # ------------------------------------------------------------------ phase 1: pretraining
+    def _pretrained_weights(self, split: Split, on_message: Callable[[str], None]) -> tuple[Path, dict[str, Any]] | None:
+        """Weights of ``pretrain_architecture`` trained on the split's source corpora: trained once,
+        then reused by every fold (and by a rerun) through a key over everything they depend on."""
+        if split.pretrain is None or self.pretrain_arch is None:
+            return None
+        assert self._data is not None
+        spec = self.spec
+        manifest, info = pretrain_manifest(spec, self._data, split.pretrain.corpora)
+        leaked = manifest.speaker_keys & (split.test.speaker_keys | split.train.speaker_keys)
+        if leaked:
+            raise SpecError(f"pretraining speakers {sorted(leaked)[:5]} are also in the target folds")
+        config = TrainConfig.from_dict({"seed": spec.seed, **spec.training, **spec.pretrain_training})
+        identity = {"architecture": self.pretrain_arch.name, "overrides": spec.model.pretrain_overrides,
+                    "classes": info["classes"], "items": sorted(i.key for i in manifest),
+                    "input": self.input_config.hash(), "train": config.to_dict(), "balancing": spec.balancing,
+                    "valid_fraction": spec.pretrain_valid_speaker_fraction, "normalization": split.normalization}
+        key = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        if key in self._pretrained:
+            return self._pretrained[key]
+        pre_dir = self.out_dir / f"pretrain_{key}"
+        weights, info_path = pre_dir / "weights.safetensors", pre_dir / "pretraining.json"
+        if weights.exists() and info_path.exists():
+            self._pretrained[key] = (weights, json.loads(info_path.read_text()))
+            return self._pretrained[key]
+        started = time.perf_counter()
+        on_message(f"pretraining {self.pretrain_arch.name} on {'+'.join(manifest.corpora)}: loading audio")
+        train_m, valid_m = _hold_out_speakers(manifest, spec.pretrain_valid_speaker_fraction, spec.seed)
+        classes = list(info["classes"])
+        train = self._part(train_m, classes, split.normalization, train=True)
+        valid = self._part(valid_m, classes, split.normalization, train=False) if valid_m is not None else None
+        seed_everything(spec.seed)
+        model = build_model(self.pretrain_arch.name, len(classes), **spec.model.pretrain_overrides)
+
+        def on_progress(p: TrainProgress) -> None:
+            uar = "-" if p.valid_uar is None else f"{100 * p.valid_uar:.1f}%"
+            on_message(f"pretraining: epoch {p.epoch}/{config.max_epochs} loss {p.loss:.3f} valid UAR {uar}")
+
+        trainer = Trainer(model, config, device=self.device, checkpoint_dir=pre_dir / "checkpoint",
+                          progress=on_progress, should_stop=self.should_stop)
+        result = trainer.fit(self._batches(train), self._batches(valid) if valid is not None else None)
+        info = {**info, "architecture": self.pretrain_arch.name, "overrides": dict(spec.model.pretrain_overrides),
+                "key": key, "corpora": manifest.corpora, "train_items": len(train_m),
+                "valid_items": 0 if valid_m is None else len(valid_m), "balancing": getattr(self, "_balance_log", None),
+                "train": result.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
+        save_weights(weights_of(model), weights)
+        info_path.write_text(json.dumps(info, indent=2, default=str))
+        self._pretrained[key] = (weights, info)
+        return self._pretrained[key]
+
+    def _init_from_pretrained(self, model: Any, weights: Path) -> dict[str, Any]:
+        """Phase 2 start: pretrained weights in (all but what does not fit, the classifier), then freeze."""
+        loaded = load_pretrained(model, weights)
+        if not loaded.loaded:
+            raise ConfigMismatch(f"no pretrained tensor of {weights} fits {self.arch.name}")
+        frozen: list[str] = []
+        if self.spec.model.freeze:
+            frozen = list(getattr(model, f"freeze_until_{self.spec.model.freeze}")())
+        return {"loaded": len(loaded.loaded), "prefix": loaded.prefix, "skipped": [list(x) for x in loaded.skipped],
+                "frozen_parameters": len(frozen),
+                "trainable_parameters": count_parameters(model, trainable_only=True)}
 
     def _side_inputs(self, parts: dict[str, PartInputs], model: Any) -> dict[str, Any]:
         info: dict[str, Any] = {}
@@ -158,12 +278,19 @@ class ExperimentRun:
         split_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         self.progress(index * 100, total * 100, f"{split.name}: loading audio and features")
+        pretrained = None if self.loaded else self._pretrained_weights(
+            split, lambda message: self.progress(index * 100, total * 100, f"{split.name}: {message}"))
         parts = self._parts(split)
         if "test" not in parts or ("train" not in parts and not self.loaded):
             raise SpecError(f"split {split.name}: no decodable training or test audio")
-        model = self.loaded[0] if self.loaded else build_model(self.arch.name, len(self.classes),
-                                                               **self.spec.model.overrides)
+        if self.loaded:
+            model = self.loaded[0]
+        else:
+            seed_everything(self.spec.seed)
+            model = build_model(self.arch.name, len(self.classes), **self.spec.model.overrides)
         side_info = self._side_inputs(parts, model)
+        if pretrained is not None:
+            side_info["pretrained"] = {"key": pretrained[1]["key"], **self._init_from_pretrained(model, pretrained[0])}
         epochs = self.train_config.max_epochs
 
         def on_progress(p: TrainProgress) -> None:
@@ -204,8 +331,11 @@ class ExperimentRun:
         spec = self.spec
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "spec.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        if self.baseline is not None:
+            report, paths = self.baseline.run()
+            return ExperimentResult(report, self.out_dir, paths)
         started = time.perf_counter()
-        data = load_manifest(spec)
+        data = self._data = load_manifest(spec)
         splits = make_splits(spec, data.manifest)
         folds: list[FoldResult] = []
         emb, corpora, emotions = [], [], []
@@ -227,10 +357,22 @@ class ExperimentRun:
                 corpora += [i.corpus for i in test.manifest]
                 emotions += [str(i.label) for i in test.manifest]
         params = count_parameters(self.model) if self.model is not None else None
-        report = Report(title=spec.name, model=self.arch.name, protocol=spec.protocol.kind, folds=folds, params=params,
-                        metadata={"paper": spec.paper, "label_map": spec.label_map, "balancing": spec.balancing,
-                                  "normalization": spec.normalization, "input_config_hash": self.input_config.hash(),
-                                  "seconds": round(time.perf_counter() - started, 1), **data.info})
+        pretraining = ({"architecture": None} if spec.protocol.kind == "pretrain_finetune_kfold"
+                       and self.pretrain_arch is None else None)
+        infos = [info for _, info in self._pretrained.values()]
+        if self.pretrain_arch is not None and not infos:  # every fold came from disk: so did its pretraining
+            infos = [json.loads(p.read_text()) for p in sorted(self.out_dir.glob("pretrain_*/pretraining.json"))]
+        if infos:
+            pretraining = [{k: v for k, v in info.items() if k != "train"} | {"best_epoch": info["train"]["best_epoch"]}
+                           for info in infos]
+        report = Report(title=spec.name, model=self.model_label, protocol=spec.protocol.kind, folds=folds,
+                        params=params,
+                        metadata={"paper": spec.paper, "architecture": self.arch.name, "label_map": spec.label_map,
+                                  "balancing": spec.balancing, "normalization": spec.normalization,
+                                  "input_config": self.input_config.to_dict(),
+                                  "input_config_hash": self.input_config.hash(), "train_config": self.train_config.to_dict(),
+                                  "seconds": round(time.perf_counter() - started, 1), **data.info,
+                                  **({"pretraining": pretraining} if pretraining is not None else {})})
         paths = report.write(self.out_dir, embeddings=np.concatenate(emb) if (emb and spec.tsne) else None,
                              embedding_corpora=corpora, embedding_emotions=emotions, seed=spec.seed)
         self.progress(len(splits) * 100, len(splits) * 100, "report written")
@@ -258,7 +400,9 @@ class ExperimentRun:
                      "by_test": {k: {m: round(getattr(a.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")}
                                  for k, a in report.by_test_key().items()}},
             training={**self.train_config.to_dict(), "normalization": spec.normalization,
-                      "balancing": spec.balancing, "spec_name": spec.name},
+                      "balancing": spec.balancing, "spec_name": spec.name,
+                      "pretrained_from": self.pretrain_arch.name if self.pretrain_arch else None,
+                      "freeze": spec.model.freeze},
             train_seconds=float(report.metadata.get("seconds", 0.0)),
             licence=corpus_licence(report.folds[-1].split["train"]["per_corpus"]),
             notes=spec.description,
@@ -278,6 +422,19 @@ def corpus_licence(counts: dict[str, Any]) -> str:
     """Weights trained on corpora carry the corpora's terms (most are non-commercial)."""
     terms = [CORPUS_LICENCES.get(c, f"{c}: see the corpus licence") for c in sorted(counts)]
     return "Trained on " + "; ".join(terms) + ". These terms carry over to the weights (non-commercial use)."
+
+
+def _hold_out_speakers(manifest: Manifest, fraction: float, seed: int) -> tuple[Manifest, Manifest | None]:
+    """(rest, validation) with a seeded fraction of speakers held out (at least one when fraction > 0)."""
+    if fraction <= 0:
+        return manifest, None
+    speakers = sorted(manifest.speaker_keys)
+    if len(speakers) < 2:
+        raise SpecError("cannot hold out pretraining validation speakers from fewer than 2 speakers")
+    rng = np.random.default_rng(seed)
+    n_valid = min(len(speakers) - 1, max(1, round(fraction * len(speakers))))
+    valid = set(rng.permutation(speakers)[:n_valid].tolist())
+    return manifest.filter(predicate=lambda i: i.speaker_key not in valid), manifest.filter(speakers=valid)
 
 
 def run_experiment(spec: ExperimentSpec, out_dir: Path, **kwargs: Any) -> ExperimentResult:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import SpecError
 from shared.spec_io import read_mapping, validate_model
@@ -14,6 +14,7 @@ from shared.spec_io import read_mapping, validate_model
 PROTOCOLS = ("cross_corpus", "leave_one_corpus_out", "leave_one_speaker_out", "speaker_kfold",
              "leave_one_language_out", "pretrain_finetune_kfold")
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
+BASELINE_PREFIX = "baseline:"
 
 
 class _Spec(BaseModel):
@@ -41,8 +42,26 @@ class ProtocolSpec(_Spec):
 
 
 class ModelSection(_Spec):
+    """``architecture`` is a registry name, or ``baseline:FEATURES+CLASSIFIER`` for a classical
+    baseline (see ``shared.experiments.baselines``). With a protocol that has a pretraining part
+    (``pretrain_finetune_kfold``), ``pretrain_architecture`` is trained once on it, its weights
+    (all but the classifier) are loaded into ``architecture`` for every fold, and ``freeze``
+    names the model's ``freeze_until_<freeze>`` method to call before fine-tuning. Without
+    ``pretrain_architecture`` such a protocol trains ``architecture`` from scratch on each fold
+    (the paper's "pure" ablation row) and says so in the report."""
+
     architecture: str
     overrides: dict[str, Any] = Field(default_factory=dict)
+    pretrain_architecture: str | None = None
+    pretrain_overrides: dict[str, Any] = Field(default_factory=dict)
+    freeze: str | None = Field(None, description="e.g. first_va_block -> model.freeze_until_first_va_block()")
+
+    @field_validator("freeze")
+    @classmethod
+    def _freeze_name(cls, value: str | None) -> str | None:
+        if value is not None and not value.replace("_", "").isalnum():
+            raise ValueError(f"freeze must be a plain name like first_va_block, got {value!r}")
+        return value
 
 
 class SpeakerSection(_Spec):
@@ -79,6 +98,11 @@ class ExperimentSpec(_Spec):
     bovw: BovwSection = BovwSection()
     seed: int = 0
     max_per_class: int | None = Field(None, ge=1, description="cap per class and corpus, for quick runs")
+    pretrain_label_map: str | None = Field(None, description="classes of the pretraining phase (default: label_map)")
+    pretrain_training: dict[str, Any] = Field(default_factory=dict,
+                                              description="phase-1 train config, merged over `training`")
+    pretrain_valid_speaker_fraction: float = Field(0.0, ge=0.0, lt=1.0,
+                                                   description="source speakers held out for phase-1 early stopping")
     tsne: bool = True
     publish: PublishSection | None = None
     evaluate_model: str | None = Field(None, description="NAME[:VERSION] of a registry model for `ser eval`")
@@ -92,6 +116,19 @@ class ExperimentSpec(_Spec):
         if not value:
             raise ValueError("at least one corpus is needed")
         return value
+
+    @model_validator(mode="after")
+    def _pretraining_fits_protocol(self) -> "ExperimentSpec":
+        if self.model.pretrain_architecture and self.protocol.kind != "pretrain_finetune_kfold":
+            raise ValueError(f"model.pretrain_architecture needs protocol pretrain_finetune_kfold, "
+                             f"not {self.protocol.kind}")
+        if self.model.freeze and not self.model.pretrain_architecture:
+            raise ValueError("model.freeze without model.pretrain_architecture would freeze random weights")
+        return self
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model.architecture.startswith(BASELINE_PREFIX)
 
 
 def load_spec(source: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentSpec:

@@ -1,0 +1,248 @@
+"""``analyze_batch``: full call analysis of many recordings through the gateway, resumable file by file.
+
+The task is a fan-out, not a model host: it keeps ``concurrency`` AnalyzeCall requests in flight so
+the gateway and the inference service's dynamic batcher combine segments of different calls into
+the same forward passes. Layout of the output folder::
+
+    calls/<stem>-<key>.jsonl   one call: a ``call`` line (participants, silence, model), then one
+                               ``segment`` line per timeline entry
+    results.jsonl              one fsynced line per finished file (ok or error): the resume record
+    summary.csv                one row per input file (its latest record), rewritten at the end
+
+A file's key is its absolute path + size + mtime, so a resubmission (or a redelivery after a worker
+died) skips files already analysed into that folder and redoes a file that changed. Errors are
+recorded per file; transient ones (gateway unavailable, queue full, a deadline, unreadable file)
+are tried ``attempts`` times and retried again by a resubmission; the rest are final.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from ser.v1 import analysis_pb2, analysis_pb2_grpc
+
+from services.common.client import channel, wait_healthy
+from services.jobs.analyze_client import (
+    analyze_bytes,
+    analyze_options,
+    error_code,
+    participant_digest,
+    response_to_dict,
+)
+from services.jobs.app import app
+from services.jobs.inputs import resolve_inputs
+from services.jobs.jsonl import JsonlWriter, read_records
+from services.jobs.progress import JobContext, execute_job
+from services.jobs.specs import AnalyzeBatchSpec, parse_spec
+from services.jobs.store import JobStore
+from shared.features.atomic import atomic_write
+from shared.settings import Settings
+
+RESULTS = "results.jsonl"
+SUMMARY = "summary.csv"
+CALLS = "calls"
+RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "io_error"})
+HEALTH_TIMEOUT_S = 30.0
+MESSAGE_HEADROOM = 1 << 20
+
+
+@dataclass(frozen=True)
+class CallFile:
+    path: Path
+    key: str
+
+    @classmethod
+    def of(cls, path: Path) -> CallFile:
+        path = path.resolve()
+        try:
+            st = path.stat()
+            key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        except OSError:
+            key = f"{path}|missing"
+        return cls(path, key)
+
+    @property
+    def result_name(self) -> str:
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.path.stem)[:80] or "call"
+        return f"{stem}-{hashlib.sha256(self.key.encode()).hexdigest()[:10]}.jsonl"
+
+
+def finished(records: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Keys whose latest record is final: analysed, or an error that another try would repeat."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for r in records:
+        if "key" in r:
+            latest[r["key"]] = r
+    return {k for k, r in latest.items() if r.get("ok") or not r.get("retryable")}
+
+
+def write_call(result: Mapping[str, Any], target: Path) -> None:
+    """One call as JSONL (a header line, then a line per timeline entry), atomically."""
+    header = {"kind": "call", **{k: v for k, v in result.items() if k != "timeline"}}
+    lines = [json.dumps(header, ensure_ascii=False)]
+    lines += [json.dumps({"kind": "segment", **entry}, ensure_ascii=False) for entry in result.get("timeline", [])]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8"))
+
+
+class CallAnalyzer:
+    """Analyses one file through a shared gateway channel (thread-safe: one per job, used by the pool)."""
+
+    def __init__(self, stub: analysis_pb2_grpc.CallAnalysisStub, options: analysis_pb2.AnalyzeOptions,
+                 out_dir: Path, *, timeout_s: float, attempts: int, max_bytes: int, job_id: str = "") -> None:
+        self.stub, self.options, self.out_dir = stub, options, out_dir
+        self.timeout_s, self.attempts, self.max_bytes, self.job_id = timeout_s, attempts, max_bytes, job_id
+
+    def __call__(self, item: CallFile) -> dict[str, Any]:
+        started = time.perf_counter()
+        record: dict[str, Any] = {"key": item.key, "path": str(item.path), "job_id": self.job_id}
+        tries = 0
+        while True:
+            tries += 1
+            outcome = self._once(item)
+            if outcome.get("ok") or outcome["error"] not in RETRYABLE or tries >= self.attempts:
+                break
+            time.sleep(min(8.0, 0.5 * 2**tries))
+        record.update(outcome, attempts=tries, elapsed_s=round(time.perf_counter() - started, 3))
+        if not record["ok"]:
+            record["retryable"] = record["error"] in RETRYABLE
+        return record
+
+    def _once(self, item: CallFile) -> dict[str, Any]:
+        try:
+            data = item.path.read_bytes()
+        except OSError as exc:
+            return {"ok": False, "error": "io_error", "message": str(exc)}
+        if len(data) > self.max_bytes:
+            return {"ok": False, "error": "payload_too_large", "message": f"{len(data)} bytes exceed the "
+                    f"{self.max_bytes}-byte message limit; stream it with AnalyzeStream or raise SER_MAX_MESSAGE_MB"}
+        try:
+            response = analyze_bytes(self.stub, data, self.options, call_id=str(item.path), timeout_s=self.timeout_s)
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+            return {"ok": False, "error": code.name, "error_code": error_code(exc),
+                    "message": (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or code.name}
+        result = response_to_dict(response)
+        write_call(result, self.out_dir / CALLS / item.result_name)
+        model = result["model"]
+        return {"ok": True, "sha256": hashlib.sha256(data).hexdigest(), "result": f"{CALLS}/{item.result_name}",
+                "duration_s": round(result["duration_s"], 3), "segments": len(result["timeline"]),
+                "model": f"{model['name']}:{model['version']}", "participants": participant_digest(result)}
+
+
+def summary_rows(paths: Sequence[Path], records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """CSV header and rows: one per input file, from its latest record (never analysed: blank)."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for r in records:
+        latest[r["path"]] = r
+    names: list[str] = []
+    for r in latest.values():
+        for p in r.get("participants") or []:
+            if p["participant"] not in names:
+                names.append(p["participant"])
+    header = ["file", "ok", "duration_s", "segments", "model"]
+    for name in names:
+        header += [f"{name}_talk_s", f"{name}_dominant", f"{name}_mean_valence", f"{name}_negative_turns"]
+    header += ["error", "message", "result"]
+    rows = []
+    for path in paths:
+        r = latest.get(str(path.resolve()), {})
+        by_name = {p["participant"]: p for p in r.get("participants") or []}
+        row: list[Any] = [str(path), r.get("ok", ""), r.get("duration_s", ""), r.get("segments", ""),
+                          r.get("model", "")]
+        for name in names:
+            p = by_name.get(name)
+            row += [p["talk_time_s"], p["dominant"], p["mean_valence"], p["negative_turns"]] if p else ["", "", "", ""]
+        row += [r.get("error", ""), r.get("message", ""), r.get("result", "")]
+        rows.append(row)
+    return header, rows
+
+
+def write_summary(paths: Sequence[Path], results: Path, target: Path) -> None:
+    header, rows = summary_rows(paths, read_records(results))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write(target, lambda tmp: Path(tmp).write_text(buffer.getvalue(), encoding="utf-8"))
+
+
+def output_dir(spec: AnalyzeBatchSpec, settings: Settings, job_id: str) -> Path:
+    return Path(spec.output_dir) if spec.output_dir else settings.artifacts_dir / "jobs" / job_id
+
+
+def analyze_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
+    spec = parse_spec("analyze_batch", ctx.job.spec)
+    assert isinstance(spec, AnalyzeBatchSpec)
+    files = [CallFile.of(p) for p in resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)]
+    out = output_dir(spec, settings, ctx.job.id)
+    results = out / RESULTS
+    # redo_finished ignores earlier jobs' records, but a redelivery of this job keeps what it already redid
+    done = finished(r for r in read_records(results) if not spec.redo_finished or r.get("job_id") == ctx.job.id)
+    todo = [f for f in files if f.key not in done]
+    address = spec.gateway or settings.address("gateway")
+    ctx.result = {"output_dir": str(out), "results": str(results), "summary": str(out / SUMMARY),
+                  "files": len(files), "skipped": len(files) - len(todo), "gateway": address}
+    ctx.progress(len(files) - len(todo), len(files),
+                 f"{len(files) - len(todo)} already done" if len(todo) < len(files) else "analysing")
+    if todo:
+        try:
+            wait_healthy(address, HEALTH_TIMEOUT_S, service="ser.v1.CallAnalysis", settings=settings)
+        except TimeoutError as exc:
+            raise ConnectionError(f"the gateway at {address} does not serve CallAnalysis: {exc}") from exc
+        options = analyze_options(spec.options, spec.model)
+        with channel(address, settings) as ch:
+            analyzer = CallAnalyzer(analysis_pb2_grpc.CallAnalysisStub(ch), options, out,
+                                    timeout_s=spec.call_timeout_s, attempts=spec.attempts,
+                                    max_bytes=settings.max_message_bytes - MESSAGE_HEADROOM, job_id=ctx.job.id)
+            try:
+                _fan_out(ctx, analyzer, todo, results, spec.concurrency, len(files))
+            finally:
+                write_summary([f.path for f in files], results, out / SUMMARY)
+    else:
+        write_summary([f.path for f in files], results, out / SUMMARY)
+    latest = {r["key"]: r for r in read_records(results) if r.get("key") in {f.key for f in files}}
+    failed = sorted((r["path"], r["error"]) for r in latest.values() if not r.get("ok"))
+    return {**ctx.result, "completed": sum(bool(r.get("ok")) for r in latest.values()), "failed": len(failed),
+            "errors": [f"{p}: {e}" for p, e in failed[:20]]}
+
+
+def _fan_out(ctx: JobContext, analyzer: CallAnalyzer, todo: Sequence[CallFile], results: Path, concurrency: int,
+             total: int) -> None:
+    """Keep ``concurrency`` files in flight; only this thread writes records and reports progress."""
+    count = total - len(todo)
+    pending = iter(todo)
+    running: dict[Future, CallFile] = {}
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="analyze")
+    try:
+        with JsonlWriter(results) as writer:
+            while True:
+                while len(running) < concurrency and (item := next(pending, None)) is not None:
+                    running[pool.submit(analyzer, item)] = item
+                if not running:
+                    return
+                finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished_now:
+                    item = running.pop(future)
+                    record = future.result()
+                    writer.write(record)
+                    count += 1
+                    ctx.progress(count, total, f"{item.path.name}: {'ok' if record['ok'] else record['error']}")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+@app.task(name="ser.analyze_batch", bind=True)
+def analyze_batch(self: Any, job_id: str) -> dict[str, Any]:
+    settings = Settings.from_env()
+    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: analyze_files(ctx, settings))

@@ -1,0 +1,91 @@
+"""``ser analyze``: tables, JSON and the timeline PNG, through a gateway and with --local (in-process stack)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from services.cli.analyze import format_summary, format_timeline, text_table
+from services.cli.main import main
+from services.cli.timeline_plot import LABEL_COLOURS, plot_timeline
+from shared.assets import sample_call_path
+from tests.contract.tiny_model import LABELS, publish_tiny
+
+
+def entry(index: int, channel: int, start_ms: int, end_ms: int, label: str, valence: float) -> dict:
+    participant = ("agent", "customer")[channel]
+    return {"index": index, "participant": participant,
+            "segment": {"channel": channel, "speaker": participant, "start_ms": start_ms, "end_ms": end_ms},
+            "emotion": {"labels": list(LABELS), "probs": [0.25] * 4, "top_label": label, "top_prob": 0.7,
+                        "valence": valence, "arousal": 0.1}}
+
+
+def test_text_table_aligns_columns_and_right_aligns_numbers():
+    table = text_table(("name", "n"), [("a", 1), ("long name", 12.5)])
+    assert table.splitlines() == ["name          n", "---------  ----", "a             1", "long name  12.5"]
+
+
+def rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+
+
+def colour_rows(image: np.ndarray, hex_colour: str) -> np.ndarray:
+    """Row indexes (as a fraction of height) of pixels that have ``hex_colour`` (alpha-blended on white)."""
+    target = 0.85 * rgb(hex_colour) + 0.15
+    hit = np.all(np.abs(image[..., :3] - target) < 0.03, axis=-1)
+    return np.nonzero(hit)[0] / image.shape[0]
+
+
+def test_plot_colours_each_channels_segments_by_label_in_its_own_panel(tmp_path):
+    import matplotlib.image as mpimg
+
+    result = {"duration_s": 10.0, "labels": list(LABELS), "model": {"name": "m", "version": "1"},
+              "timeline": [entry(0, 0, 500, 4000, "angry", -0.6), entry(1, 1, 5000, 9000, "happy", 0.8)]}
+    image = mpimg.imread(plot_timeline(result, tmp_path / "t.png"))
+    angry, happy = colour_rows(image, LABEL_COLOURS["angry"]), colour_rows(image, LABEL_COLOURS["happy"])
+    body = (angry > 0.15) & (angry < 0.95)  # ignore the legend swatch at the top
+    assert body.sum() > 1000 and angry[body].max() < 0.55, "angry fills only the first (agent) panel"
+    assert (happy > 0.55).sum() > 1000 and happy[happy > 0.15].min() > 0.5, "happy fills only the customer panel"
+    assert len(colour_rows(image, LABEL_COLOURS["sad"])) < 400, "sad appears only as a legend swatch"
+
+
+@pytest.fixture()
+def registry_env(tmp_path, monkeypatch):
+    publish_tiny(tmp_path / "artifacts" / "registry")
+    monkeypatch.setenv("SER_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("SER_LOG_JSON", "0")
+    monkeypatch.setenv("SER_GRPC_WORKERS", "8")
+    return tmp_path
+
+
+def test_analyze_through_a_gateway_and_locally_print_tables_and_write_json_and_png(registry_env, capsys):
+    from services.cli.local_stack import local_stack
+    from shared.settings import Settings
+
+    tmp = registry_env
+    with local_stack(Settings.from_env()) as stack:
+        code = main(["analyze", str(sample_call_path()), "--gateway", stack.address("gateway"),
+                     "--json", str(tmp / "remote.json"), "--plot", str(tmp / "remote.png")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    remote = json.loads((tmp / "remote.json").read_text())
+    assert (tmp / "remote.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {e["segment"]["channel"] for e in remote["timeline"]} == {0, 1}
+    assert remote["model"] == {"name": "default", "version": "1"} and remote["labels"] == list(LABELS)
+    for p in remote["participants"]:
+        talk = sum(e["segment"]["end_ms"] - e["segment"]["start_ms"] for e in remote["timeline"]
+                   if e["participant"] == p["participant"])
+        assert p["talk_time_ms"] == talk > 0
+    assert format_timeline(remote) in printed and format_summary(remote).splitlines()[2] in printed
+    assert len(format_timeline(remote).splitlines()) == 2 + len(remote["timeline"])
+
+    assert main(["analyze", str(sample_call_path()), "--local", "--json", str(tmp / "local.json")]) == 0
+    local = json.loads((tmp / "local.json").read_text())
+    assert [e["segment"] for e in local["timeline"]] == [e["segment"] for e in remote["timeline"]]
+    assert [e["emotion"]["top_label"] for e in local["timeline"]] == [e["emotion"]["top_label"] for e in remote["timeline"]]
+
+
+def test_analyze_a_missing_file_is_an_error_not_a_crash(registry_env, capsys):
+    assert main(["analyze", str(registry_env / "nope.wav"), "--gateway", "127.0.0.1:1"]) == 2
+    assert "no such audio file" in capsys.readouterr().err
