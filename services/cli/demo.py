@@ -1,14 +1,14 @@
-"""``ser demo``: the README's main job. Start the stack, analyse the sample call through the services, stop."""
+"""``ser demo``: the README's main job. Start the stack, analyse the sample call through the gateway, stop."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
+from services.cli.analyze import analyze_file, format_summary, format_timeline
+from services.cli.stack import down, up
 from shared.assets import sample_call_path
 from shared.settings import Settings
-from services.cli.remote import prepare_remote
-from services.cli.segment import format_segments
-from services.cli.stack import down, up
 
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -16,15 +16,22 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> int:
     up(settings)
     try:
         path = sample_call_path()
-        print(f"\nanalysing {path.name} through the preprocess service at {settings.address('preprocess')}")
-        duration, segments = prepare_remote(path.read_bytes(), settings)
-        print(format_segments(duration, segments))
-        channels = {s.channel for s in segments}
-        if len(channels) < 2:
-            print("expected speech on both channels of the sample call")
+        print(f"\nanalysing {path.name} (stereo: agent on channel 0, customer on channel 1) "
+              f"through the gateway at {settings.address('gateway')}\n")
+        result = analyze_file(path, settings)
+        print(format_timeline(result))
+        print()
+        print(format_summary(result))
+        out = settings.artifacts_dir / "demo" / "sample_call.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+        print(f"\nfull result: {out}")
+        participants = {entry["participant"] for entry in result["timeline"]}
+        if not {"agent", "customer"} <= participants:
+            print(f"expected a timeline for both participants, got {sorted(participants)}")
             return 1
     finally:
         if not args.keep:
             down(settings)
-    print(f"\ndemo finished in {time.perf_counter() - started:.1f} s")
+    print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0

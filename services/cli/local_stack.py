@@ -26,6 +26,10 @@ def local_stack(settings: Settings, *, registry_root: Path | None = None, device
     config = dataclasses.replace(InferenceConfig.from_env(), preload=preload)
     if max_batch_size is not None:
         config = dataclasses.replace(config, max_batch_size=max_batch_size)
+    if registry_root is None:  # the user's registry gets the committed default model, as `ser serve` does
+        from shared.registry.bundled import seed_registry
+
+        seed_registry(settings.artifacts_dir / "registry")
     registry = ModelRegistry(registry_root or settings.artifacts_dir / "registry")
     with ExitStack() as stack:
         preprocess, preprocess_port = serve_preprocess(settings, port=0)

@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write it (a .json report goes beside)")
     m.add_argument("--opset", type=int, default=17)
     m.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| ONNX Runtime vs torch")
+    m = msub.add_parser("bundle", help="copy a version into the repository's bundled registry (what ships)")
+    m.add_argument("ref", help="NAME[:VERSION_OR_ALIAS]")
+    m.add_argument("--as", dest="as_name", default="default", help="name it ships under (default: default)")
     s.set_defaults(func=cmd_models)
 
     s = sub.add_parser("fit", help="fit a BOVW vocabulary or a speaker PCA on training audio (a job)")

@@ -38,6 +38,11 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         if not version:
             raise SpecError("promote needs NAME:VERSION")
         print(registry.promote(name, version, args.alias))
+    elif args.models_command == "bundle":
+        from shared.registry.bundled import bundle
+
+        name, version = split_ref(args.ref)
+        print(f"bundled {name}:{version} as {args.as_name}: {bundle(registry, name, version, as_name=args.as_name)}")
     elif args.models_command == "export":
         from shared.registry.onnx_export import export_onnx
 

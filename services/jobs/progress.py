@@ -14,8 +14,8 @@ from typing import Any
 
 import redis
 
-from shared.errors import SerError
 from services.jobs.store import Job, JobState, JobStore
+from shared.errors import SerError
 
 log = logging.getLogger(__name__)
 # the job store (Redis) went away: nothing can be recorded, so the job is neither failed nor finished

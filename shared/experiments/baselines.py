@@ -28,7 +28,6 @@ from shared.corpora.labels import get_label_map
 from shared.errors import SpecError
 from shared.evaluation.baseline import BaselineConfig, ClassicalBaseline
 from shared.evaluation.metrics import compute_metrics
-from shared.evaluation.normalization import FeatureNormalizer
 from shared.evaluation.protocols import Split
 from shared.evaluation.reports import FoldResult, Report
 from shared.experiments.data import AudioStore, load_manifest, make_splits
@@ -90,8 +89,9 @@ class FunctionalsFeatures:
     """Functionals of a manifest's clips, rows aligned with it; computed once per audio content."""
 
     def __init__(self, feature_set: str, store: AudioStore, cache: FeatureCache | None) -> None:
-        from shared.features.egemaps import FunctionalsExtractor
         import opensmile
+
+        from shared.features.egemaps import FunctionalsExtractor
 
         self.extractor = FunctionalsExtractor(feature_set)
         self.store = store

@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from shared.corpora.labels import get_label_map
 from shared.corpora.items import Manifest
+from shared.corpora.labels import get_label_map
 from shared.errors import ConfigMismatch, SpecError
 from shared.evaluation.metrics import compute_metrics
 from shared.evaluation.protocols import Split

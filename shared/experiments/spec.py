@@ -118,7 +118,7 @@ class ExperimentSpec(_Spec):
         return value
 
     @model_validator(mode="after")
-    def _pretraining_fits_protocol(self) -> "ExperimentSpec":
+    def _pretraining_fits_protocol(self) -> ExperimentSpec:
         if self.model.pretrain_architecture and self.protocol.kind != "pretrain_finetune_kfold":
             raise ValueError(f"model.pretrain_architecture needs protocol pretrain_finetune_kfold, "
                              f"not {self.protocol.kind}")

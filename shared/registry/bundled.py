@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from shared.registry.card import ModelCard
 from shared.registry.store import ALIASES, CARD, ModelRegistry
 
 BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "registry"
@@ -44,5 +45,7 @@ def bundle(registry: ModelRegistry, name: str, version_or_alias: str, bundled: P
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(path, target)
+    card = ModelCard.from_json((target / CARD).read_text(encoding="utf-8"))
+    (target / CARD).write_text(card.replace(name=as_name or name).to_json(), encoding="utf-8")
     (target_dir / ALIASES).write_text(f'{{"default": "{version}"}}\n')
     return target

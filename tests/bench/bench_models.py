@@ -27,6 +27,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,18 @@ def machine() -> dict[str, Any]:
             "torch": torch.__version__, "gpu": gpu, "python": platform.python_version()}
 
 
+def printer(started: float) -> Callable[[int, int, str], None]:
+    """A progress callback that prints at most every 30 s."""
+    last = [0.0]
+
+    def progress(done: int, total: int, message: str) -> None:
+        if time.perf_counter() - last[0] > 30:
+            last[0] = time.perf_counter()
+            print(f"   {time.perf_counter() - started:6.0f} s  {message}", flush=True)
+
+    return progress
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--max-per-class", type=int, default=150)
@@ -149,15 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(out)
         print(f"== {name}", flush=True)
         started = time.perf_counter()
-        last = [0.0]
-
-        def progress(done: int, total: int, message: str) -> None:
-            if time.perf_counter() - last[0] > 30:
-                last[0] = time.perf_counter()
-                print(f"   {time.perf_counter() - started:6.0f} s  {message}", flush=True)
-
         try:
-            result = ExperimentRun(spec, out, progress=progress,
+            result = ExperimentRun(spec, out, progress=printer(started),
                                    feature_cache=REPO / "artifacts" / "cache").run()
         except Exception as exc:  # one broken entry must not lose the others' results
             runs.append({"entry": name, "error": f"{type(exc).__name__}: {exc}",
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     (results / "models.json").write_text(json.dumps(result, indent=2, default=str))
-    md = [f"# Models on RAVDESS+TESS -> SAVEE (4 classes)", "", f"Command: `{result['command']}`", "",
+    md = ["# Models on RAVDESS+TESS -> SAVEE (4 classes)", "", f"Command: `{result['command']}`", "",
           f"Machine: {json.dumps(result['machine'])}", "", f"Caps: {json.dumps(caps)}", "",
           f"Total wall time: {result['total_seconds']:.0f} s", ""]
     md += [comparison_markdown(reports)] if reports else ["(no entry finished)"]

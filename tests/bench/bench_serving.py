@@ -66,10 +66,14 @@ def peak_memory_mb(pid: int) -> float:
 # ---------------------------------------------------------------------------------------------- model
 def choose_model(name: str, scratch: Path) -> tuple[Path, str, str]:
     """(artifacts dir, model name, note): the registry's model, else an untrained tiny one."""
+    from shared.registry.bundled import seed_registry
+
     artifacts = Settings.from_env().artifacts_dir.resolve()
+    seed_registry(artifacts / "registry")  # as `ser serve inference` does: the committed default model
     try:
         card = ModelRegistry(artifacts / "registry").card(name, "default")
-        return artifacts, name, f"registry model {name}:{card.version} ({card.architecture}, {card.num_parameters:,} params)"
+        return artifacts, name, (f"registry model {name}:{card.version} ({card.architecture}, "
+                                 f"{card.num_parameters:,} params)")
     except NotFound:
         pass
     import torch
@@ -263,7 +267,8 @@ def bench_predict(address: str, settings: Settings, requests: list[emotion_pb2.P
             "error_codes": sorted(set(errors))[:5]}
 
 
-def stream_requests(sent: list[tuple[int, float]], model: str, pace: float) -> Iterator[analysis_pb2.AnalyzeStreamRequest]:
+def stream_requests(sent: list[tuple[int, float]], model: str, pace: float
+                    ) -> Iterator[analysis_pb2.AnalyzeStreamRequest]:
     data, rate = sf.read(sample_call_path(), dtype="int16", always_2d=True)
     fmt = common_pb2.PcmFormat(sample_rate_hz=rate, channels=data.shape[1], encoding=common_pb2.PCM_ENCODING_S16LE)
     options = analysis_pb2.AnalyzeOptions(model=common_pb2.ModelRef(name=model))
@@ -308,7 +313,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"Machine: {result['machine']}. Device: {result['device']}. Model: {result['model']}.", "",
         f"Run `{result['command']}`; {result['wall_s']:.0f} s wall. Each service is its own process; the benchmark "
         "client shares the same cores, so absolute numbers are pessimistic for a dedicated host.", "",
-        f"## AnalyzeCall, {call['call_seconds']:.0f} s stereo call ({call['segments']} segments), {call['calls']} calls",
+        f"## AnalyzeCall, {call['call_seconds']:.0f} s stereo call ({call['segments']} segments), "
+        f"{call['calls']} calls",
         "", "| p50 s | p95 s | real-time factor p50 | p95 | x real time |", "|---|---|---|---|---|",
         f"| {call['latency_s']['p50']} | {call['latency_s']['p95']} | {call['real_time_factor']['p50']} | "
         f"{call['real_time_factor']['p95']} | {call['x_real_time_p50']} |", "",
@@ -327,7 +333,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "## Peak memory (VmHWM) per service process", "", "| service | MiB |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in mem.items()]
     e2r = stream["end_of_speech_to_result_ms"]
-    lines += ["", f"## AnalyzeStream at {stream['pace']} ({stream['segments']} segments, {stream['chunk_ms']} ms chunks)",
+    lines += ["", f"## AnalyzeStream at {stream['pace']} ({stream['segments']} segments, "
+              f"{stream['chunk_ms']} ms chunks)",
               "", f"End of speech to result: p50 {e2r['p50']} ms, p95 {e2r['p95']} ms, max {e2r['max']} ms. "
               f"Segment closed to entry sent (server): p50 {stream['segment_closed_to_sent_ms']['p50']} ms. "
               f"{stream['note']}.", ""]
@@ -396,7 +403,8 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other work while measured), "
                    f"{platform.python_implementation()} {platform.python_version()}",
         "device": "cuda" if torch.cuda.is_available() else "cpu", "model": note,
-        "command": "python tests/bench/bench_serving.py" + (f" --model {args.model}" if args.model != "default" else ""),
+        "command": "python tests/bench/bench_serving.py"
+                   + (f" --model {args.model}" if args.model != "default" else ""),
         "analyze_call": call, "predict": predict, "peak_memory_mb": {k: round(v, 1) for k, v in peaks.items()},
         "stream": stream, "wall_s": round(time.perf_counter() - started, 1),
         "notes": [f"services ran with SER_GRPC_WORKERS={env['SER_GRPC_WORKERS']} (the default 8 caps the requests one "

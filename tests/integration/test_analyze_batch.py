@@ -145,6 +145,18 @@ def test_batch_over_20_files_finishes_records_errors_and_resubmission_skips_fini
         assert again.state is JobState.SUCCEEDED and again.result["skipped"] == FILES
         assert len(read_records(out / "results.jsonl")) == FILES
         assert all(gateway_calls[str(p)] == 1 for p in paths), "a resubmission must not redo finished files"
+
+        redo = client.submit("analyze_batch", {"manifest": str(tmp_path / "calls"), "output_dir": str(out),
+                                               "redo_finished": True, "concurrency": 1})
+        cancelled = False
+        for event in client.watch(redo.id, timeout_s=120):
+            if not cancelled and event.get("done", 0) >= 2:
+                client.cancel(redo.id)
+                cancelled = True
+        final = client.get(redo.id)
+        redone = [r for r in read_records(out / "results.jsonl") if r["job_id"] == redo.id]
+        assert final.state is JobState.CANCELLED and 2 <= len(redone) < FILES, (final, len(redone))
+        assert final.result["output_dir"] == str(out)
     finally:
         stop(worker)
 

@@ -3,7 +3,7 @@ preprocess and inference (tiny model). Requests and time are both capped. It rep
 p50/p95 latency, status codes and memory, and fails on any status but OK/RESOURCE_EXHAUSTED or on
 memory that keeps growing. Numbers go to tests/bench/results/load.json.
 
-Knobs: SER_LOAD_REQUESTS (default 48), SER_LOAD_SECONDS (default 90), SER_LOAD_CALL_CLIENTS (4),
+Knobs: SER_LOAD_REQUESTS (default 120), SER_LOAD_SECONDS (default 90), SER_LOAD_CALL_CLIENTS (4),
 SER_LOAD_STREAM_CLIENTS (2).
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from tests.contract.tiny_model import publish_tiny
 from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
-MAX_REQUESTS = int(os.environ.get("SER_LOAD_REQUESTS", "48"))
+MAX_REQUESTS = int(os.environ.get("SER_LOAD_REQUESTS", "120"))
 MAX_SECONDS = float(os.environ.get("SER_LOAD_SECONDS", "90"))
 CALL_CLIENTS = int(os.environ.get("SER_LOAD_CALL_CLIENTS", "4"))
 STREAM_CLIENTS = int(os.environ.get("SER_LOAD_STREAM_CLIENTS", "2"))

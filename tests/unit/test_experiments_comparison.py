@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,6 @@ from shared.evaluation.metrics import compute_metrics
 from shared.evaluation.protocols import cross_corpus, pretrain_finetune_kfold, speaker_kfold
 from shared.evaluation.reports import FoldResult, Report
 from shared.experiments.comparison import comparison_markdown, comparison_rows, section_of
-from pathlib import Path
 
 
 def _manifest() -> Manifest:

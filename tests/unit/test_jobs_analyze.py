@@ -41,7 +41,8 @@ def test_cli_spec_makes_paths_absolute_and_single_files_inputs(tmp_path, monkeyp
     assert spec == {"manifest": str(tmp_path / "calls"), "model": "m:2", "output_dir": str(tmp_path / "res"),
                     "options": {"speaker_normalize": True}, "redo_finished": False, "concurrency": 6}
     parse_spec("analyze_batch", spec)
-    assert spec_from_args(argparse.Namespace(**{**vars(args), "input": "one.wav"}))["inputs"] == [str(tmp_path / "one.wav")]
+    one = spec_from_args(argparse.Namespace(**{**vars(args), "input": "one.wav"}))
+    assert one["inputs"] == [str(tmp_path / "one.wav")]
 
 
 def test_file_key_changes_with_content_and_finished_keeps_only_final_outcomes(tmp_path):
@@ -132,7 +133,8 @@ def test_analyzer_retries_transient_errors_records_final_ones_and_writes_call_js
 
 def test_response_dict_keeps_int64_milliseconds_as_numbers():
     d = response_to_dict(response())
-    assert d["timeline"][0]["segment"]["start_ms"] == 1000 and d["participants"][0]["negative_turns"][0]["at_ms"] == 1000
+    assert d["timeline"][0]["segment"]["start_ms"] == 1000
+    assert d["participants"][0]["negative_turns"][0]["at_ms"] == 1000
     assert dominant_label(d["participants"][0]["shares"]) == "angry" and dominant_label([]) == ""
 
 
@@ -160,3 +162,31 @@ def test_summary_csv_has_a_row_per_input_with_its_latest_record(tmp_path):
     with open(tmp_path / "summary.csv", newline="") as fh:
         parsed = list(csv.DictReader(fh))
     assert [r["customer_dominant"] for r in parsed] == ["angry", "", ""]
+
+
+def test_gateway_jobs_api_builds_a_valid_analyze_batch_spec(tmp_path):
+    from ser.v1 import jobs_pb2
+
+    from services.gateway.jobs_api import JobsServicer
+    from services.jobs.store import Job
+    from shared.settings import Settings
+
+    submitted = []
+
+    class Client:
+        def submit(self, kind, spec):
+            parsed = parse_spec(kind, spec)  # the gateway's spec must pass the task's own validation
+            submitted.append((kind, parsed))
+            return Job(id="j1", kind=kind, spec=parsed.model_dump(mode="json"))
+
+    servicer = JobsServicer(Settings.from_env(env={}), lambda: Client())
+    options = analysis_pb2.AnalyzeOptions(model=common_pb2.ModelRef(name="m", version="2"), speaker_normalize=True)
+    job = servicer.SubmitBatchAnalysis(jobs_pb2.SubmitBatchAnalysisRequest(input=str(tmp_path), options=options,
+                                                                           redo_finished=True), context=None)
+    assert job.kind == jobs_pb2.JOB_KIND_BATCH_ANALYSIS
+    kind, spec = submitted[-1]
+    assert kind == "analyze_batch" and spec.manifest == str(tmp_path) and spec.output_dir is None
+    assert spec.redo_finished and spec.options == {"model": {"name": "m", "version": "2"}, "speaker_normalize": True}
+    servicer.SubmitBatchAnalysis(jobs_pb2.SubmitBatchAnalysisRequest(input=str(tmp_path), output_dir="/o"),
+                                 context=None)
+    assert submitted[-1][1].output_dir == "/o"
