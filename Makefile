@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup proto demo test test-fast up down lint bench redis clean
+.PHONY: setup proto demo test test-fast up down lint bench redis clean train-default
 
 setup: $(STAMP)
 
@@ -47,6 +47,14 @@ lint: setup
 
 bench: setup
 	$(BIN)/python tests/bench/run_all.py
+
+# Train the default model with the platform's own jobs (stack up, `ser train` as a Celery job),
+# then ship it: copy it into shared/assets/registry (commit that folder). Needs SER_CORPORA.
+train-default: setup redis
+	$(BIN)/ser up
+	$(BIN)/ser train shared/recipes/default/default_model.yaml || ($(BIN)/ser down; exit 1)
+	$(BIN)/ser models bundle default:default --as default
+	$(BIN)/ser down
 
 clean:
 	rm -rf artifacts/run artifacts/cache .pytest_cache

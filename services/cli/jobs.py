@@ -7,9 +7,9 @@ import json
 
 from tqdm import tqdm
 
-from shared.settings import Settings
 from services.jobs.client import JobClient
 from services.jobs.store import Job, JobStore
+from shared.settings import Settings
 
 
 def make_client(settings: Settings) -> JobClient:

@@ -1,9 +1,10 @@
 """Small gRPC calls the CLI makes to a running stack."""
 from __future__ import annotations
 
+from ser.v1 import common_pb2, preprocess_pb2, preprocess_pb2_grpc
+
 from shared.audio.types import Segment
 from shared.settings import Settings
-from ser.v1 import common_pb2, preprocess_pb2, preprocess_pb2_grpc
 
 NORMALIZATION = {"none": preprocess_pb2.NORMALIZATION_NONE, "peak": preprocess_pb2.NORMALIZATION_PEAK,
                  "loudness": preprocess_pb2.NORMALIZATION_LOUDNESS}

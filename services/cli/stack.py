@@ -34,7 +34,7 @@ class StackConfig:
     health_timeout_s: float = 120.0
 
     @classmethod
-    def load(cls, path: Path = STACK_FILE) -> "StackConfig":
+    def load(cls, path: Path = STACK_FILE) -> StackConfig:
         data = yaml.safe_load(path.read_text()) or {}
         worker = data.get("worker", {})
         return cls(services=tuple(data.get("services", cls.services)),
@@ -59,7 +59,7 @@ class StackState:
         p.write_text(json.dumps(self.__dict__, indent=2))
 
     @classmethod
-    def load(cls, settings: Settings) -> "StackState":
+    def load(cls, settings: Settings) -> StackState:
         p = cls.path(settings)
         return cls(**json.loads(p.read_text())) if p.exists() else cls()
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from celery import Celery
 
-from shared.errors import SpecError
 from services.jobs.specs import SPEC_TYPES, parse_spec
 from services.jobs.store import Job, JobState, JobStore
+from shared.errors import SpecError
 
 TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch", "analyze_batch": "ser.analyze_batch",
                           "train": "ser.train", "evaluate": "ser.evaluate",

@@ -56,7 +56,7 @@ class ModelInputConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelInputConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelInputConfig:
         d = dict(d)
         unknown = set(d) - {"kind", "window_s", "stride_s", "waveform_norm", "logmel", "image", "preset"}
         if unknown:

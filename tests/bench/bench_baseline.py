@@ -20,9 +20,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from shared.corpora.items import Manifest  # noqa: E402
 from shared.corpora.labels import get_label_map  # noqa: E402
 from shared.corpora.registry import load_corpus  # noqa: E402
-from shared.corpora.items import Manifest  # noqa: E402
 from shared.evaluation.baseline import BaselineConfig, run_baseline  # noqa: E402
 from shared.evaluation.protocols import cross_corpus  # noqa: E402
 from shared.experiments.data import AudioStore  # noqa: E402
@@ -36,7 +36,7 @@ OUT = REPO / "tests" / "bench" / "results"
 def features(manifest: Manifest, cache: Path) -> dict[str, np.ndarray]:
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
-        have = dict(zip(z["keys"].tolist(), z["x"]))
+        have = dict(zip(z["keys"].tolist(), z["x"], strict=True))
         if all(i.key in have for i in manifest):
             return have
     store, smile, ge2e = AudioStore(), FunctionalsExtractor("egemaps"), Ge2eEncoder(device="cpu")
@@ -52,7 +52,7 @@ def features(manifest: Manifest, cache: Path) -> dict[str, np.ndarray]:
             print(f"  features {n}/{len(manifest)} ({time.perf_counter() - started:.0f} s)", flush=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, keys=np.asarray(keys), x=np.stack(rows).astype(np.float32))
-    return dict(zip(keys, rows))
+    return dict(zip(keys, rows, strict=True))
 
 
 def main() -> int:

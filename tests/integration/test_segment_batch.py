@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from shared.assets import sample_call_path
 from services.jobs.store import JobState
+from shared.assets import sample_call_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.celery]
 

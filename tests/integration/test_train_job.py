@@ -7,7 +7,6 @@ import signal
 from pathlib import Path
 
 import pytest
-
 import redis
 
 from services.jobs.app import make_app

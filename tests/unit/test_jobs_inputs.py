@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from shared.errors import InvalidInput, SpecError
 from services.jobs.inputs import resolve_inputs
+from shared.errors import InvalidInput, SpecError
 
 
 def test_folder_list_and_jsonl(tmp_path):

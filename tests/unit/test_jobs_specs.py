@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import SpecError
 from services.jobs.specs import SegmentBatchSpec, parse_spec
+from shared.errors import SpecError
 
 
 def test_valid_spec_from_yaml_text():

@@ -6,8 +6,8 @@ import time
 import pytest
 import redis
 
-from shared.errors import NotFound
 from services.jobs.store import JobState, JobStore
+from shared.errors import NotFound
 from tests.helpers import scratch_redis_url
 
 pytestmark = pytest.mark.redis

@@ -5,17 +5,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shared.audio.decode import AudioLimits
-from shared.audio.pipeline import PrepareOptions, prepare
-from shared.audio.vad import SileroVad, VadConfig
-from shared.errors import SerError
-from shared.settings import Settings
 from services.jobs.app import app
 from services.jobs.inputs import resolve_inputs
 from services.jobs.jsonl import JsonlWriter, finished_keys, read_records
 from services.jobs.progress import JobContext, execute_job
 from services.jobs.specs import SegmentBatchSpec, parse_spec
 from services.jobs.store import JobStore
+from shared.audio.decode import AudioLimits
+from shared.audio.pipeline import PrepareOptions, prepare
+from shared.audio.vad import SileroVad, VadConfig
+from shared.errors import SerError
+from shared.settings import Settings
 
 
 def segment_one(path: Path, options: PrepareOptions, vad: SileroVad, limits: AudioLimits) -> dict[str, Any]:

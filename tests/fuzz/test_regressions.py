@@ -1,0 +1,95 @@
+"""Regressions for what hostile-input testing found, over real gRPC where a caller would send it:
+
+1. A WAV header claiming a 1 Hz sample rate: 3.6 KB decoded to 30 min of audio, resampled to 16 kHz
+   (800 MB, 40 s of VAD) -- a tiny request that could take a service down. Now refused (< 8 kHz).
+2. A YAML alias bomb ("billion laughs") in a job spec: 511 bytes expanded to 10^7 values during
+   validation and JSON encoding (and 10^9 with two more lines). Now refused by size after parsing.
+3. A deeply nested YAML spec raised RecursionError in the parser (INTERNAL). Now INVALID_ARGUMENT.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+
+import grpc
+import numpy as np
+import pytest
+import soundfile as sf
+from ser.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc, preprocess_pb2, preprocess_pb2_grpc
+
+from services.common.client import channel
+from services.gateway.server import serve as serve_gateway
+from services.preprocess.server import serve as serve_preprocess
+from shared.audio.decode import MIN_SAMPLE_RATE, decode
+from shared.errors import SpecError, UnsupportedAudio
+from shared.settings import Settings
+from shared.spec_io import read_mapping
+from tests.helpers import free_port
+
+
+def low_rate_wav(rate: int, seconds: int) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, (0.1 * np.random.default_rng(0).standard_normal(rate * seconds)).astype(np.float32), rate,
+             format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+    options = "\n".join("      " + line for line in lines)
+    return f"name: v1\ncorpora:\n  - name: savee\n    root: /data\n    options:\n{options}\n"
+
+
+def test_audio_below_the_minimum_sample_rate_is_refused_by_the_decoder():
+    for rate in (1, 100, MIN_SAMPLE_RATE - 1):
+        with pytest.raises(UnsupportedAudio, match="below the minimum"):
+            decode(low_rate_wav(rate, 2))
+    assert decode(low_rate_wav(MIN_SAMPLE_RATE, 1)).sample_rate == MIN_SAMPLE_RATE
+
+
+def test_a_tiny_low_rate_wav_is_refused_promptly_over_grpc():
+    settings = Settings.from_env(env={})
+    server, port = serve_preprocess(settings, port=0)
+    try:
+        with channel(f"127.0.0.1:{port}", settings) as ch:
+            data = low_rate_wav(1, 3600)  # 7 KB claiming one hour
+            started = time.perf_counter()
+            with pytest.raises(grpc.RpcError) as err:
+                preprocess_pb2_grpc.PreprocessStub(ch).Prepare(preprocess_pb2.PrepareRequest(
+                    audio=common_pb2.AudioPayload(encoded=common_pb2.EncodedAudio(data=data))), timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "below the minimum" in err.value.details()
+        assert time.perf_counter() - started < 2.0
+    finally:
+        server.stop(0).wait()
+
+
+def test_yaml_alias_bombs_and_deep_nesting_are_spec_errors():
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match="expands to over"):
+        read_mapping(alias_bomb(), "job")
+    with pytest.raises(SpecError, match="expands to over"):
+        read_mapping("a: &a [*a]\n", "job")  # a self-referencing cycle
+    with pytest.raises(SpecError, match="nested too deeply"):
+        read_mapping("a: " + "[" * 5000 + "]" * 5000 + "\n", "job")
+    assert time.perf_counter() - started < 15.0
+    assert read_mapping("a: &x [1, 2]\nb: *x\n", "job") == {"a": [1, 2], "b": [1, 2]}, "modest aliases still work"
+
+
+def test_hostile_yaml_specs_are_invalid_argument_through_the_jobs_api():
+    """No Redis is needed: specs are validated before anything is stored."""
+    base = Settings.from_env(env={})
+    gateway = serve_gateway(dataclasses.replace(base, redis_url=f"redis://127.0.0.1:{free_port()}/0"), port=0)
+    try:
+        with channel(f"127.0.0.1:{gateway.port}", base) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            for text in (alias_bomb(), "name: v1\nx: " + "[" * 3000 + "]" * 3000 + "\n"):
+                started = time.perf_counter()
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.SubmitFit(jobs_pb2.SubmitFitRequest(target=jobs_pb2.FIT_TARGET_VOCABULARY,
+                                                             spec=jobs_pb2.JobSpec(text=text)), timeout=30)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+                assert time.perf_counter() - started < 10.0
+    finally:
+        gateway.stop(0)
