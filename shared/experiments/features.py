@@ -61,6 +61,20 @@ def balance(manifest: Manifest, clips: list[np.ndarray], mode: str, seed: int,
     return manifest.with_items(out_items), out_clips, log
 
 
+def augmented_copies(manifest: Manifest, clips: list[np.ndarray], copies: int, seed: int,
+                     augment: AugmentConfig) -> tuple[Manifest, list[np.ndarray]]:
+    """The originals plus ``copies`` seeded augmented versions of each (same labels and speakers)."""
+    if copies <= 0:
+        return manifest, clips
+    items, out = list(manifest), list(clips)
+    for copy in range(1, copies + 1):
+        for index, (item, clip) in enumerate(zip(manifest, clips, strict=True)):
+            rng_seed = augmentation_seed(seed, index, 1000 + copy)  # apart from the oversampling copies' seeds
+            out.append(Augmenter(augment, seed=rng_seed).waveform(clip).astype(np.float32))
+            items.append(item)
+    return manifest.with_items(items), out
+
+
 def build_part(builder: InputBuilder, manifest: Manifest, clips: Sequence[np.ndarray], classes: Sequence[str],
                normalization: str) -> PartInputs:
     inputs = builder(clips, groups=groups_for(manifest, normalization))

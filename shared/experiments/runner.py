@@ -36,7 +36,7 @@ from shared.evaluation.metrics import compute_metrics
 from shared.evaluation.protocols import Split
 from shared.evaluation.reports import FoldResult, Report
 from shared.experiments.data import AudioStore, LoadedData, load_manifest, make_splits, pretrain_manifest
-from shared.experiments.features import BovwSide, PartInputs, SpeakerSide, balance, build_part
+from shared.experiments.features import BovwSide, PartInputs, SpeakerSide, augmented_copies, balance, build_part
 from shared.experiments.spec import ExperimentSpec
 from shared.features.augment import AugmentConfig
 from shared.features.bovw import BovwVocabulary
@@ -172,6 +172,7 @@ class ExperimentRun:
         if train:
             manifest, clips, balance_log = balance(manifest, clips, self.spec.balancing, self.spec.seed, self.augment)
             self._balance_log = balance_log.to_dict() if balance_log else None
+            manifest, clips = augmented_copies(manifest, clips, self.spec.augment_copies, self.spec.seed, self.augment)
         return build_part(self.builder, manifest, clips, classes, normalization)
 
     # ------------------------------------------------------------------ phase 1: pretraining

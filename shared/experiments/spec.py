@@ -93,6 +93,8 @@ class ExperimentSpec(_Spec):
     training: dict[str, Any] = Field(default_factory=dict)
     balancing: Literal["none", "undersample", "oversample"] = "none"
     augment: dict[str, Any] = Field(default_factory=dict, description="AugmentConfig for oversampled copies")
+    augment_copies: int = Field(0, ge=0, le=8, description="extra seeded augmented copies of every training clip "
+                                "(offline augmentation with `augment`, e.g. telephone_p: 0.5)")
     normalization: Literal["none", "per_corpus", "per_speaker"] = "none"
     speaker: SpeakerSection = SpeakerSection()
     bovw: BovwSection = BovwSection()
