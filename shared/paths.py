@@ -8,7 +8,10 @@ from shared.errors import InvalidInput
 
 def confine(path: Path, roots: tuple[Path, ...]) -> Path:
     """Return the resolved path; with roots configured, refuse anything that resolves outside them."""
-    resolved = Path(path).expanduser().resolve()
+    try:
+        resolved = Path(path).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # NUL byte, unknown ~user, symlink loop (found by fuzzing)
+        raise InvalidInput(f"path {str(path)[:200]!r} cannot be resolved: {exc}") from exc
     if not roots:
         return resolved
     for root in roots:

@@ -21,9 +21,12 @@ def read_mapping(source: str | Path | dict[str, Any], what: str) -> dict[str, An
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
                                     and source.strip().endswith((".yaml", ".yml", ".json"))):
         path = Path(source)
-        if not path.is_file():
-            raise SpecError(f"{what} spec file not found: {path}")
-        text = path.read_text()
+        try:
+            if not path.is_file():
+                raise SpecError(f"{what} spec file not found: {path}")
+            text = path.read_text()
+        except (OSError, ValueError) as exc:  # a name too long, a NUL byte, not text (found by fuzzing)
+            raise SpecError(f"cannot read the {what} spec file {str(path)[:200]!r}: {exc}") from exc
     try:
         data = yaml.safe_load(str(text))
     except yaml.YAMLError as exc:

@@ -104,7 +104,10 @@ def build_server(
 def stop_server(server: grpc.Server, health_servicer: health.HealthServicer, grace: float = 5.0) -> None:
     """Report NOT_SERVING, refuse new RPCs, let running ones finish for ``grace`` seconds."""
     health_servicer.enter_graceful_shutdown()
-    server.stop(grace).wait()
+    # gRPC aborts RPCs still running after ``grace``, but the event also waits for their handler
+    # threads; a handler blocked in user code must not hang shutdown forever.
+    if not server.stop(grace).wait(grace + 5.0):
+        log.warning("server did not stop within %.0f s; handler threads are still running", grace + 5.0)
 
 
 def serve_forever(

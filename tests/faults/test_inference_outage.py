@@ -8,7 +8,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 import pytest

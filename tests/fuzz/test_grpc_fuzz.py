@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from tests.fuzz.test_decode_fuzz import SEEDS
 from tests.helpers import scratch_redis_url
 
 TIMEOUT_S = 30.0
+SLOW_S = 10.0
 FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
 SERVICES = {  # service -> the module whose descriptor declares it
     "preprocess": (preprocess_pb2, "Preprocess"), "features": (features_pb2, "Features"),
@@ -112,7 +114,11 @@ def channels(stack) -> Iterator[dict[str, grpc.Channel]]:
         ch.close()
 
 
-def invoke(ch: grpc.Channel, rpc: Rpc, payloads: list[bytes]) -> grpc.StatusCode:
+# gRPC's own answer when a request does not parse, before any service code runs
+GRPC_PARSE_FAILURE = (grpc.StatusCode.INTERNAL, "Exception deserializing request!")
+
+
+def invoke(ch: grpc.Channel, rpc: Rpc, payloads: list[bytes]) -> tuple[grpc.StatusCode, str]:
     """Send already-serialized request bytes (identity serializers) and return the final status."""
     try:
         if rpc.client_streaming and rpc.server_streaming:
@@ -126,13 +132,17 @@ def invoke(ch: grpc.Channel, rpc: Rpc, payloads: list[bytes]) -> grpc.StatusCode
         else:
             ch.unary_unary(rpc.path)(payloads[0], timeout=TIMEOUT_S)
     except grpc.RpcError as exc:
-        return exc.code()
-    return grpc.StatusCode.OK
+        return exc.code(), exc.details() or ""
+    return grpc.StatusCode.OK, ""
 
 
 def assert_handled(ch: grpc.Channel, rpc: Rpc, payloads: list[bytes]) -> None:
-    code = invoke(ch, rpc, payloads)
-    assert code not in FAULTS, f"{rpc}: {code.name} for payload(s) {[p[:80] for p in payloads]}"
+    started = time.perf_counter()
+    code, details = invoke(ch, rpc, payloads)
+    took = time.perf_counter() - started
+    assert (code, details) == GRPC_PARSE_FAILURE or code not in FAULTS, (
+        f"{rpc}: {code.name} ({details}) after {took:.1f} s for payload(s) {[p[:80] for p in payloads]}")
+    assert took < SLOW_S, f"{rpc}: {code.name} took {took:.1f} s for payload(s) {[p[:80] for p in payloads]}"
 
 
 # ---- hostile values for each protobuf field type ---------------------------------------------------
@@ -184,7 +194,7 @@ def messages(descriptor: pbd.Descriptor, depth: int = 0) -> st.SearchStrategy:
         return st.just(cls())
     optional = {}
     for field in descriptor.fields:
-        if field.label == F.LABEL_REPEATED:
+        if field.is_repeated:
             if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
                 key, val = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
                 optional[field.name] = st.dictionaries(scalar(key), value_of(val, depth), max_size=3)
@@ -206,7 +216,7 @@ def build(cls: type, values: dict) -> object:
                     target[k].CopyFrom(v)
                 else:
                     target[k] = v
-        elif field.label == F.LABEL_REPEATED:
+        elif field.is_repeated:
             if field.type == F.TYPE_MESSAGE:
                 for v in value:
                     target.add().CopyFrom(v)

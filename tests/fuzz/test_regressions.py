@@ -5,12 +5,15 @@
 2. A YAML alias bomb ("billion laughs") in a job spec: 511 bytes expanded to 10^7 values during
    validation and JSON encoding (and 10^9 with two more lines). Now refused by size after parsing.
 3. A deeply nested YAML spec raised RecursionError in the parser (INTERNAL). Now INVALID_ARGUMENT.
+4. A batch input or spec path with a NUL byte, an unknown ``~user`` or a name too long raised
+   ValueError/RuntimeError/OSError while being confined or read (INTERNAL). Now INVALID_ARGUMENT.
 """
 from __future__ import annotations
 
 import dataclasses
 import io
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -91,5 +94,26 @@ def test_hostile_yaml_specs_are_invalid_argument_through_the_jobs_api():
                                                              spec=jobs_pb2.JobSpec(text=text)), timeout=30)
                 assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
                 assert time.perf_counter() - started < 10.0
+    finally:
+        gateway.stop(0)
+
+
+@pytest.mark.parametrize("roots", [(), ("/var/lib/ser/data",)])
+def test_unresolvable_paths_are_invalid_argument_through_the_jobs_api(roots, tmp_path):
+    base = dataclasses.replace(Settings.from_env(env={}), redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                               data_roots=tuple(map(Path, roots)))
+    gateway = serve_gateway(base, port=0)
+    try:
+        with channel(f"127.0.0.1:{gateway.port}", base) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            for bad in ("\x00", "calls\x00.wav", "~no_such_user_here/calls", "a" * 5000):
+                batch = (stub.SubmitBatchAnalysis, jobs_pb2.SubmitBatchAnalysisRequest(input=bad, output_dir=str(tmp_path)))
+                fit = (stub.SubmitFit, jobs_pb2.SubmitFitRequest(target=jobs_pb2.FIT_TARGET_VOCABULARY,
+                                                                 spec=jobs_pb2.JobSpec(path=bad)))
+                # a long name is a valid batch input when no roots confine it (it fails in the worker)
+                for call, request in (fit,) if len(bad) > 1000 and not roots else (batch, fit):
+                    with pytest.raises(grpc.RpcError) as err:
+                        call(request, timeout=10)
+                    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad[:20], err.value.details())
     finally:
         gateway.stop(0)

@@ -97,10 +97,8 @@ def client(kind: str, stub, budget: Budget, results: list[Result], progress) -> 
             if kind == "call":
                 stub.AnalyzeCall(request, timeout=120)
             else:
-                last = None
-                for last in stub.AnalyzeStream(stream(pcm, rate), timeout=120):
-                    pass
-                assert last is not None and last.WhichOneof("kind") == "result"
+                replies = list(stub.AnalyzeStream(stream(pcm, rate), timeout=120))
+                assert replies and replies[-1].WhichOneof("kind") == "result"
             code = grpc.StatusCode.OK
         except grpc.RpcError as exc:
             code = exc.code()

@@ -71,12 +71,14 @@ def test_two_threads_write_the_same_key(tmp_path):
 
 def test_two_processes_write_the_same_key(tmp_path):
     key = audio_hash(np.ones(5, np.float32), 16000)
-    ctx = mp.get_context("fork")
+    # spawn, not fork: by now this pytest process runs gRPC and torch threads, and a forked child
+    # of a threaded process can deadlock on a lock another thread held at fork time
+    ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_hammer, args=(str(tmp_path), key, 30)) for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(timeout=60)
+        p.join(timeout=120)
     assert [p.exitcode for p in procs] == [0, 0]
     assert np.array_equal(FeatureCache(tmp_path).get(key, "cfg"), _value(20000))
     assert not list(tmp_path.rglob("*.tmp"))
