@@ -23,6 +23,8 @@ from shared.features.image import ImageConfig, images_from_batch, to_image_uint8
 from shared.features.logmel import LogMelFrontEnd
 from shared.features.windowing import WindowPolicy, window_many
 
+MAX_WINDOW_S = 60.0
+
 
 def samples_for_frames(config: LogMelConfig, frames: int) -> int:
     """Fewest samples whose log-mel has ``frames`` frames (short clips are padded with silence to this)."""
@@ -50,6 +52,9 @@ class FeatureEngine:
     def logmels(self, clips: Sequence[np.ndarray], config: LogMelConfig, window_frames: int = 0) -> list[np.ndarray]:
         """(n_features, frames) per clip, all clips in batched STFTs; with ``window_frames``,
         (windows, n_features, window_frames) per clip (see ``shared.features.windowing``)."""
+        if window_frames > 0 and samples_for_frames(config, window_frames) > MAX_WINDOW_S * config.sample_rate:
+            # found by fuzzing: window_frames near 2**32 asked for terabytes of padding
+            raise InvalidInput(f"window_frames={window_frames} spans over {MAX_WINDOW_S:.0f} s; windows are at most that long")
         if not clips:
             return []
         if window_frames <= 0:

@@ -10,6 +10,7 @@ from shared.features.config import PRESETS, LogMelConfig, config_hash
 from shared.features.image import ImageConfig
 
 MAX_BATCH_ITEMS = 1024
+MAX_IMAGE_SIZE = 1024
 DEFAULT_VOCABULARY = "default"
 SMILE_SETS = {
     features_pb2.SMILE_FEATURE_SET_UNSPECIFIED: "egemaps",
@@ -81,6 +82,8 @@ def image_config(options: features_pb2.ImageOptions) -> ImageConfig:
     height, width = options.height or 224, options.width or 224
     if height != width:
         raise InvalidInput(f"image must be square (the models take size x size), got {height}x{width}")
+    if height > MAX_IMAGE_SIZE:  # an unbounded size asked for gigabytes per image (found by hostile-input tests)
+        raise InvalidInput(f"image size {height} is over the limit of {MAX_IMAGE_SIZE} pixels")
     return ImageConfig(size=int(height), channels=int(options.channels or 3), imagenet_norm=options.imagenet_normalize)
 
 

@@ -7,6 +7,9 @@
 3. A deeply nested YAML spec raised RecursionError in the parser (INTERNAL). Now INVALID_ARGUMENT.
 4. A batch input or spec path with a NUL byte, an unknown ``~user`` or a name too long raised
    ValueError/RuntimeError/OSError while being confined or read (INTERNAL). Now INVALID_ARGUMENT.
+5. ``window_frames`` near 2**32 on ExtractLogMel/BatchExtract padded each clip to terabytes
+   (MemoryError, INTERNAL; a few million frames would have taken the service down). Now at most 60 s.
+   The same for an image size near 2**32 (ExtractImage). Now at most 1024 pixels.
 """
 from __future__ import annotations
 
@@ -117,3 +120,34 @@ def test_unresolvable_paths_are_invalid_argument_through_the_jobs_api(roots, tmp
                     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (bad[:20], err.value.details())
     finally:
         gateway.stop(0)
+
+
+def test_a_huge_log_mel_window_or_image_is_invalid_argument_and_a_normal_one_works(tmp_path):
+    from ser.v1 import features_pb2, features_pb2_grpc
+
+    from services.features.server import serve as serve_features
+
+    settings = dataclasses.replace(Settings.from_env(env={}), artifacts_dir=tmp_path)
+    server, port = serve_features(settings, port=0)
+    audio = common_pb2.AudioPayload(encoded=common_pb2.EncodedAudio(data=low_rate_wav(16000, 1)))
+    try:
+        with channel(f"127.0.0.1:{port}", settings) as ch:
+            stub = features_pb2_grpc.FeaturesStub(ch)
+            for frames in (2**32 - 1, 10_000_000, 6002):
+                started = time.perf_counter()
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.ExtractLogMel(features_pb2.ExtractLogMelRequest(
+                        input=features_pb2.FeatureInput(audio=audio), window_frames=frames), timeout=30)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "window_frames" in err.value.details()
+                assert time.perf_counter() - started < 2.0
+            reply = stub.ExtractLogMel(features_pb2.ExtractLogMelRequest(
+                input=features_pb2.FeatureInput(audio=audio), window_frames=100), timeout=30)
+            assert len(reply.items) == 1
+            for size in (2**32 - 1, 50_000, 1025):
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.ExtractImage(features_pb2.ExtractImageRequest(
+                        input=features_pb2.FeatureInput(audio=audio),
+                        image=features_pb2.ImageOptions(height=size, width=size)), timeout=30)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "image size" in err.value.details()
+    finally:
+        server.stop(0).wait()
