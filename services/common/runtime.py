@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from shared.runtime import limit_threads, pick_device
 from shared.settings import Settings
 
 log = logging.getLogger("ser.runtime")
@@ -12,7 +13,7 @@ def configure_torch(settings: Settings) -> str:
     """Cap torch/OpenMP threads (several workers share the cores) and report the device used."""
     import torch
 
-    torch.set_num_threads(max(1, settings.torch_threads))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    limit_threads(settings.torch_threads)
+    device = pick_device()
     log.info("torch device %s, %d thread(s)", device, torch.get_num_threads(), extra={"device": device})
     return device

@@ -10,6 +10,7 @@
 5. ``window_frames`` near 2**32 on ExtractLogMel/BatchExtract padded each clip to terabytes
    (MemoryError, INTERNAL; a few million frames would have taken the service down). Now at most 60 s.
    The same for an image size near 2**32 (ExtractImage). Now at most 1024 pixels.
+6. ListJobs with a page_token of 2310000000000000000 (or -5): Redis refused the index (INTERNAL).
 """
 from __future__ import annotations
 
@@ -151,3 +152,31 @@ def test_a_huge_log_mel_window_or_image_is_invalid_argument_and_a_normal_one_wor
                 assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "image size" in err.value.details()
     finally:
         server.stop(0).wait()
+
+
+@pytest.mark.redis
+def test_list_jobs_with_an_absurd_page_token_is_invalid_argument():
+    import redis
+
+    from services.jobs.app import make_app
+    from services.jobs.client import JobClient
+    from services.jobs.store import JobStore
+    from tests.helpers import scratch_redis_url
+
+    url = scratch_redis_url(4)
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {url}")
+    settings = dataclasses.replace(Settings.from_env(env={}), redis_url=url)
+    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url)))
+    try:
+        with channel(f"127.0.0.1:{gateway.port}", settings) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            for token in ("2310000000000000000", "-5", "99999999999999999999999"):
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.ListJobs(jobs_pb2.ListJobsRequest(page_token=token), timeout=10)
+                assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, token
+            assert stub.ListJobs(jobs_pb2.ListJobsRequest(page_token="0"), timeout=10) is not None
+    finally:
+        gateway.stop(0)
