@@ -74,7 +74,7 @@ class Settings:
             raise KeyError(f"unknown service {service!r}; known: {sorted(SERVICE_PORTS)}") from exc
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         addresses = {
             name: env.get(f"SER_{name.upper()}_ADDR") or f"127.0.0.1:{port}"
