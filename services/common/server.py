@@ -6,12 +6,14 @@ pool of ``settings.grpc_workers``, the error/access-log interceptor, TLS or mTLS
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -99,6 +101,25 @@ def build_server(
     for service in ("", *health_services):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     return server, bound, health_servicer
+
+
+def registrar(add_servicer: Callable[[Any, grpc.Server], None], servicer: Any) -> Callable[[grpc.Server], None]:
+    """The ``register`` callback for a generated ``add_XServicer_to_server`` and its servicer."""
+    return functools.partial(add_servicer, servicer)
+
+
+def start_server(
+    name: str,
+    settings: Settings,
+    register: Callable[[grpc.Server], None],
+    *,
+    port: int | None = None,
+    health_services: Sequence[str],
+) -> tuple[grpc.Server, int]:
+    """A bound and started server (non-blocking); ``port=0`` binds an ephemeral port, returned with it."""
+    server, bound, _health = build_server(name, settings, register, port=port, health_services=health_services)
+    server.start()
+    return server, bound
 
 
 def stop_server(server: grpc.Server, health_servicer: health.HealthServicer, grace: float = 5.0) -> None:

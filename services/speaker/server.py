@@ -6,7 +6,7 @@ from ser.v1 import speaker_pb2, speaker_pb2_grpc
 
 from services.common.logs import configure_logging
 from services.common.runtime import configure_torch
-from services.common.server import build_server, serve_forever
+from services.common.server import registrar, serve_forever, start_server
 from services.speaker.servicer import SpeakerServicer
 from shared.settings import Settings
 from shared.speaker.encoder import SpeakerEncoder
@@ -15,22 +15,11 @@ NAME = "speaker"
 SERVICE_NAME = speaker_pb2.DESCRIPTOR.services_by_name["Speaker"].full_name  # "ser.v1.Speaker"
 
 
-def _register(settings: Settings, encoder: SpeakerEncoder | None, device: str | None = None):
-    servicer = SpeakerServicer(settings, encoder=encoder, device=device)
-
-    def register(server: grpc.Server) -> None:
-        speaker_pb2_grpc.add_SpeakerServicer_to_server(servicer, server)
-
-    return register
-
-
 def serve(settings: Settings, *, port: int | None = None, encoder: SpeakerEncoder | None = None) -> tuple[grpc.Server, int]:
     """A started server (non-blocking). ``port=0`` binds an ephemeral port, returned with the server."""
-    server, bound, _health = build_server(
-        NAME, settings, _register(settings, encoder), port=port, health_services=[SERVICE_NAME]
-    )
-    server.start()
-    return server, bound
+    servicer = SpeakerServicer(settings, encoder=encoder)
+    register = registrar(speaker_pb2_grpc.add_SpeakerServicer_to_server, servicer)
+    return start_server(NAME, settings, register, port=port, health_services=[SERVICE_NAME])
 
 
 def main(port: int | None = None) -> None:
@@ -38,7 +27,9 @@ def main(port: int | None = None) -> None:
     settings = Settings.from_env()
     configure_logging(settings)
     device = configure_torch(settings)
-    serve_forever(NAME, settings, _register(settings, None, device), port=port, health_services=[SERVICE_NAME])
+    serve_forever(NAME, settings, registrar(speaker_pb2_grpc.add_SpeakerServicer_to_server,
+                                            SpeakerServicer(settings, encoder=None, device=device)),
+                  port=port, health_services=[SERVICE_NAME])
 
 
 if __name__ == "__main__":
