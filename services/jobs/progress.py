@@ -16,6 +16,7 @@ import redis
 
 from services.jobs.store import Job, JobState, JobStore
 from shared.errors import SerError
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 # the job store (Redis) went away: nothing can be recorded, so the job is neither failed nor finished
@@ -144,6 +145,12 @@ def wait_for_store(store: JobStore, timeout_s: float, poll_s: float = 1.0) -> bo
             pass
         time.sleep(poll_s)
     return False
+
+
+def run_task(task: Any, job_id: str, body: Callable[[JobContext, Settings], dict[str, Any]]) -> dict[str, Any]:
+    """What every Celery task does: read the settings from the environment, then ``execute_job``."""
+    settings = Settings.from_env()
+    return execute_job(JobStore.from_url(settings.redis_url), job_id, task, lambda ctx: body(ctx, settings))
 
 
 @contextmanager

@@ -42,9 +42,8 @@ from services.jobs.analyze_client import (
 from services.jobs.app import app
 from services.jobs.inputs import resolve_inputs
 from services.jobs.jsonl import JsonlWriter, read_records
-from services.jobs.progress import JobContext, execute_job
+from services.jobs.progress import JobContext, run_task
 from services.jobs.specs import AnalyzeBatchSpec, parse_spec
-from services.jobs.store import JobStore
 from shared.features.atomic import atomic_write
 from shared.settings import Settings
 
@@ -244,5 +243,4 @@ def _fan_out(ctx: JobContext, analyzer: CallAnalyzer, todo: Sequence[CallFile], 
 
 @app.task(name="ser.analyze_batch", bind=True)
 def analyze_batch(self: Any, job_id: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: analyze_files(ctx, settings))
+    return run_task(self, job_id, analyze_files)

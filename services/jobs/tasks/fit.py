@@ -18,9 +18,8 @@ import numpy as np
 
 from services.jobs.app import app
 from services.jobs.inputs import resolve_inputs
-from services.jobs.progress import JobContext, execute_job
+from services.jobs.progress import JobContext, run_task
 from services.jobs.specs import FitSpeakerPcaSpec, FitVocabularySpec, parse_spec
-from services.jobs.store import JobStore
 from shared.corpora.items import CorpusItem, Manifest
 from shared.corpora.registry import load_corpus
 from shared.errors import SpecError
@@ -125,8 +124,7 @@ def build_vocabulary(ctx: JobContext, settings: Settings) -> dict[str, Any]:
 
 @app.task(name="ser.fit_vocabulary", bind=True)
 def fit_vocabulary_task(self: Any, job_id: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: build_vocabulary(ctx, settings))
+    return run_task(self, job_id, build_vocabulary)
 
 
 def build_speaker_pca(ctx: JobContext, settings: Settings) -> dict[str, Any]:
@@ -162,5 +160,4 @@ def build_speaker_pca(ctx: JobContext, settings: Settings) -> dict[str, Any]:
 
 @app.task(name="ser.fit_speaker_pca", bind=True)
 def fit_speaker_pca_task(self: Any, job_id: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: build_speaker_pca(ctx, settings))
+    return run_task(self, job_id, build_speaker_pca)

@@ -8,9 +8,8 @@ from typing import Any
 from services.jobs.app import app
 from services.jobs.inputs import resolve_inputs
 from services.jobs.jsonl import JsonlWriter, finished_keys, read_records
-from services.jobs.progress import JobContext, execute_job
+from services.jobs.progress import JobContext, run_task
 from services.jobs.specs import SegmentBatchSpec, parse_spec
-from services.jobs.store import JobStore
 from shared.audio.decode import AudioLimits
 from shared.audio.pipeline import PrepareOptions, prepare
 from shared.audio.vad import SileroVad, VadConfig
@@ -71,5 +70,4 @@ def segment_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
 
 @app.task(name="ser.segment_batch", bind=True)
 def segment_batch(self: Any, job_id: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: segment_files(ctx, settings))
+    return run_task(self, job_id, segment_files)

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from services.jobs.app import app
-from services.jobs.progress import JobContext, execute_job
-from services.jobs.store import JobStore
+from services.jobs.progress import JobContext, run_task
 from shared.experiments.runner import ExperimentRun
 from shared.experiments.spec import load_spec
 from shared.runtime import limit_threads
@@ -19,6 +18,7 @@ def job_dir(settings: Settings, job_id: str) -> Path:
 
 
 def run_training(ctx: JobContext, settings: Settings, *, evaluate_only: bool = False) -> dict[str, Any]:
+    limit_threads(settings.torch_threads)
     spec = load_spec(ctx.job.spec)
     out = job_dir(settings, ctx.job.id)
     ctx.result = {"output_dir": str(out)}
@@ -36,14 +36,9 @@ def run_training(ctx: JobContext, settings: Settings, *, evaluate_only: bool = F
 
 @app.task(name="ser.train", bind=True)
 def train(self: Any, job_id: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    limit_threads(settings.torch_threads)
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, self, lambda ctx: run_training(ctx, settings))
+    return run_task(self, job_id, run_training)
 
 
 @app.task(name="ser.evaluate", bind=True)
 def evaluate(self: Any, job_id: str) -> dict[str, Any]:
-    settings = Settings.from_env()
-    limit_threads(settings.torch_threads)
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, self,
-                       lambda ctx: run_training(ctx, settings, evaluate_only=True))
+    return run_task(self, job_id, lambda ctx, settings: run_training(ctx, settings, evaluate_only=True))
