@@ -5,6 +5,16 @@ named ``LabelMap`` that folds canonical labels into the classes they train on. T
 (boredom is *negative* in the Speaker CCT paper and *neutral* in Parry et al.), so each variant is
 its own named map and nothing is picked silently. Items whose label a map does not cover are
 dropped and counted, never relabelled.
+
+Calm (RAVDESS calm; TurEV-DB's calm, which stands in for the neutral class that corpus lacks) is
+the same kind of choice. Loaders keep it as ``calm`` (RAVDESS can also merge it at load time with
+its explicit ``calm_as`` option; TurEV-DB has no such option), and the maps say what happens:
+
+- ``4class``: calm is dropped (and counted), so TurEV-DB contributes angry, happy and sad only;
+- ``4class-calm-as-neutral``: the same 4 classes in the same order, with calm counted as neutral
+  (for TurEV-DB, and for RAVDESS loaded with the default ``calm_as="calm"``);
+- ``3class-parry``: calm is neutral; ``3class-speakercct``: calm is dropped; ``7class`` and
+  ``6class-emodb-loso``: calm is dropped.
 """
 from __future__ import annotations
 
@@ -216,7 +226,15 @@ NAMED_LABEL_MAPS: Mapping[str, LabelMap] = MappingProxyType(
                 "4class",
                 ("angry", "happy", "sad", "neutral"),
                 "The usual 4 classes. Calm, excited and the rest are dropped, not merged: merge them "
-                "at load time with the loaders' explicit options (calm_as, exc_as).",
+                "at load time with the loaders' explicit options (calm_as, exc_as), or use "
+                "'4class-calm-as-neutral'. TurEV-DB's calm is dropped too (that corpus has no neutral).",
+            ),
+            LabelMap(
+                "4class-calm-as-neutral",
+                {"angry": "angry", "happy": "happy", "sad": "sad", "neutral": "neutral", "calm": "neutral"},
+                ("angry", "happy", "sad", "neutral"),
+                "4class with calm counted as neutral (RAVDESS calm, TurEV-DB calm, which stands in "
+                "for the neutral class TurEV-DB lacks). Excited and the rest are still dropped.",
             ),
             _identity(
                 "7class",

@@ -1,6 +1,7 @@
 """Loader registry: ``load_corpus(name, root, **options) -> Manifest``.
 
-Names are the corpus ids the items carry (``crema-d``) plus lenient aliases (``cremad``).
+Names are the corpus ids the items carry (``crema-d``, ``turevdb``) plus lenient aliases
+(``cremad``, ``turev-db``).
 Unknown names and unknown options are spec errors, named in the message.
 """
 from __future__ import annotations
@@ -11,7 +12,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from shared.corpora import cremad, csv_manifest, demos, emodb, emovo, esd, iemocap, ravdess, savee, tess
+from shared.corpora import (
+    cremad,
+    csv_manifest,
+    demos,
+    emodb,
+    emovo,
+    esd,
+    iemocap,
+    ravdess,
+    savee,
+    tess,
+    turevdb,
+    urdu,
+)
 from shared.corpora.items import Manifest
 from shared.errors import InvalidInput, SpecError
 
@@ -20,11 +34,19 @@ Loader = Callable[..., Manifest]
 LOADERS: Mapping[str, Loader] = MappingProxyType(
     {
         m.CORPUS: m.load
-        for m in (emodb, ravdess, tess, savee, cremad, emovo, iemocap, demos, esd, csv_manifest)
+        for m in (emodb, ravdess, tess, savee, cremad, emovo, iemocap, demos, esd, urdu, turevdb, csv_manifest)
     }
 )
 ALIASES: Mapping[str, str] = MappingProxyType(
-    {"emo-db": "emodb", "berlin": "emodb", "cremad": "crema-d", "crema_d": "crema-d", "manifest": "csv"}
+    {
+        "emo-db": "emodb",
+        "berlin": "emodb",
+        "cremad": "crema-d",
+        "crema_d": "crema-d",
+        "turev-db": "turevdb",
+        "turev_db": "turevdb",
+        "manifest": "csv",
+    }
 )
 
 

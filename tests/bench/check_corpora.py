@@ -5,6 +5,9 @@
 RAVDESS: 24 actors x 60 = 1440; neutral 96 (no strong intensity), the 7 others 192 each.
 TESS: 7 emotions x 400 = 2800 minus the 2 damaged originals = 2798 (2 speakers).
 SAVEE: 4 speakers x (30 neutral + 15 x 6 others) = 480.
+URDU: 4 emotions x 100 = 400. The corpus documentation counts 38 speakers (27 male, 11 female), but
+the file names tell only 29 apart (SM1-SM7, SM17-SM27, SF1-SF11), so 29 speaker keys are checked.
+TurEV-DB: 1735 words by 6 speakers, calm (no neutral class) kept as calm by the loader.
 Exits non-zero on the first mismatch; prints the counts.
 """
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from shared.corpora import Manifest, load_corpus  # noqa: E402
+from shared.corpora import Manifest, get_label_map, load_corpus  # noqa: E402
 
 EMOTIONS_7 = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
@@ -67,6 +70,44 @@ def check_savee(root: Path) -> Manifest:
     return m
 
 
+URDU_SPEAKERS = {  # files per speaker id in the names
+    "SF1": 12, "SF2": 2, "SF3": 2, "SF4": 4, "SF5": 4, "SF6": 14, "SF7": 6, "SF8": 2, "SF9": 4, "SF10": 2,
+    "SF11": 4, "SM1": 22, "SM2": 28, "SM3": 12, "SM4": 48, "SM5": 80, "SM6": 14, "SM7": 28, "SM17": 2,
+    "SM18": 2, "SM19": 2, "SM20": 10, "SM21": 4, "SM22": 2, "SM23": 6, "SM24": 38, "SM25": 40, "SM26": 2,
+    "SM27": 4,
+}
+TUREVDB_SPEAKERS = {"1157": 150, "1234": 328, "1358": 328, "1984": 328, "6783": 328, "7895": 273}
+
+
+def check_urdu(root: Path) -> Manifest:
+    m = load_corpus("urdu", root)
+    clean(m, "URDU")
+    check(len(m) == 400, f"URDU has {len(m)} items, expected 400")
+    check(m.counts("label") == {e: 100 for e in ("angry", "happy", "neutral", "sad")}, f"URDU per class {m.counts('label')}")
+    check(m.counts("speaker") == {f"urdu/{s}": n for s, n in sorted(URDU_SPEAKERS.items())},
+          f"URDU per speaker {m.counts('speaker')}")
+    genders = {g: len({i.speaker for i in m if i.gender == g}) for g in ("female", "male")}
+    check(genders == {"female": 11, "male": 18}, f"URDU speakers per gender {genders}")
+    check(m.languages == ["ur"], f"URDU languages {m.languages}")
+    return m
+
+
+def check_turevdb(root: Path) -> Manifest:
+    m = load_corpus("turevdb", root)
+    clean(m, "TurEV-DB")
+    check(len(m) == 1735, f"TurEV-DB has {len(m)} items, expected 1735")
+    expected = {"angry": 487, "calm": 408, "happy": 357, "sad": 483}
+    check(m.counts("label") == expected, f"TurEV-DB per class {m.counts('label')}")
+    check(m.counts("speaker") == {f"turevdb/{s}": n for s, n in TUREVDB_SPEAKERS.items()},
+          f"TurEV-DB per speaker {m.counts('speaker')}")
+    check(m.languages == ["tr"], f"TurEV-DB languages {m.languages}")
+    four = get_label_map("4class").apply(m)
+    check(four[1] == {"calm": 408} and len(four[0]) == 1327, f"TurEV-DB under 4class: dropped {four[1]}")
+    merged = get_label_map("4class-calm-as-neutral").apply(m)
+    check(not merged[1] and merged[0].counts("label")["neutral"] == 408, "TurEV-DB under 4class-calm-as-neutral")
+    return m
+
+
 def main() -> None:
     root = Path(os.environ.get("SER_CORPORA", REPO.parent / "shared" / "corpora"))
     if not root.is_dir():
@@ -76,6 +117,8 @@ def main() -> None:
         "RAVDESS": check_ravdess(root / "RAVDESS"),
         "TESS": check_tess(root / "TESS"),
         "SAVEE": check_savee(root / "SAVEE"),
+        "URDU": check_urdu(root / "URDU"),
+        "TurEV-DB": check_turevdb(root / "TurEV-DB"),
     }
     for name, m in results.items():
         print(f"{name:8s} {len(m):5d} items, {len(m.speaker_keys):2d} speakers: {m.counts('label')}")

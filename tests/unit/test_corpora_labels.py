@@ -24,7 +24,9 @@ def make(labels):
 
 
 def test_named_maps_exist_and_are_valid():
-    assert set(NAMED_LABEL_MAPS) == {"4class", "3class-parry", "3class-speakercct", "7class", "6class-emodb-loso"}
+    assert set(NAMED_LABEL_MAPS) == {
+        "4class", "4class-calm-as-neutral", "3class-parry", "3class-speakercct", "7class", "6class-emodb-loso"
+    }
     assert get_label_map("4class").classes == ("angry", "happy", "sad", "neutral")
     assert get_label_map("6class-emodb-loso").num_classes == 6
     assert "boredom" not in get_label_map("6class-emodb-loso").mapping
@@ -36,6 +38,17 @@ def test_boredom_differs_between_the_papers():
     assert get_label_map("3class-parry").map_label("calm") == "neutral"
     assert get_label_map("3class-parry").map_label("interest") == "neutral"
     assert get_label_map("3class-speakercct").map_label("calm") is None
+
+
+def test_calm_is_neutral_only_in_the_maps_that_say_so():
+    assert get_label_map("4class").map_label("calm") is None
+    calm_neutral = get_label_map("4class-calm-as-neutral")
+    assert calm_neutral.classes == get_label_map("4class").classes
+    assert calm_neutral.map_label("calm") == "neutral" and calm_neutral.map_label("neutral") == "neutral"
+    assert calm_neutral.map_label("excited") is None
+    assert [m.name for m in NAMED_LABEL_MAPS.values() if m.map_label("calm") == "neutral"] == [
+        "4class-calm-as-neutral", "3class-parry"
+    ]
 
 
 def test_apply_drops_and_counts_never_relabels():

@@ -8,9 +8,10 @@ from tests.unit.corpora_testutil import write_tree
 
 def test_registry_lists_every_corpus():
     assert available_corpora() == sorted(
-        ["emodb", "ravdess", "tess", "savee", "crema-d", "emovo", "iemocap", "demos", "esd", "csv"]
+        ["emodb", "ravdess", "tess", "savee", "crema-d", "emovo", "iemocap", "demos", "esd", "urdu", "turevdb", "csv"]
     )
     assert loader_options("ravdess") == {"calm_as": "calm"}
+    assert loader_options("urdu") == {} and loader_options("TurEV-DB") == {}
 
 
 def test_unknown_corpus_and_option_are_spec_errors(tmp_path):
