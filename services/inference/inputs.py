@@ -1,20 +1,23 @@
-"""PredictRequests -> model input windows, through the model's own ``InputBuilder`` (the training path).
+"""PredictRequests -> model inputs, through the model's own ``InputBuilder`` (the training path).
 
-Audio is decoded with the audio core's limits, mixed down and resampled to 16 kHz, then windowed
-and featurised by ``InputBuilder``; precomputed features must carry the model's feature config
-hash. Speaker context is per group (``PredictRequest.speaker_group``, e.g. a call channel) and
-lives in a ``SpeakerContext`` owned by one PredictBatch or one StreamPredict call:
+Audio is decoded with the audio core's limits, mixed down and resampled to 16 kHz, then featurised
+by ``InputBuilder``; precomputed features must carry the model's feature config hash.
 
-* speaker-aware models without an explicit embedding get the group's GE2E embedding of all its
-  audio so far (``SpeakerTrack``), projected by the model's speaker PCA;
-* ``speaker_normalize`` standardises log-mel bands over the group: all of the batch's items of the
-  group in a PredictBatch, the group's last ``STREAM_HISTORY_S`` seconds in a stream.
+Serving feeds a model exactly what training fed it:
 
-Problems with one item become that item's error, never the whole batch's.
+* speaker-aware models get each item's own GE2E embedding (training embeds each clip on its own),
+  projected by the model's speaker PCA;
+* models trained with per-speaker normalisation (the card says so; utterance models always take
+  their speaker's statistics) are standardised over their ``speaker_group``: over all of the
+  group's items in a PredictBatch or PredictGrouped call (as training uses all of a speaker's
+  clips), over its items so far in a StreamPredict (running moments, kept in the ``SpeakerContext``).
+
+Statistics are additive moments, so a call of any length is featurised chunk by chunk
+(``featurise``) after one pass that sums its groups' moments (``prepare_items``). Problems with one
+item become that item's error, never the whole batch's.
 """
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,27 +27,32 @@ from ser.v1 import emotion_pb2
 from services.common.clips import decode_request_audio
 from services.common.convert import tensor_to_ndarray
 from services.inference.loaded_model import LoadedModel
-from shared.analytics.speaker_track import SpeakerTrack
 from shared.audio.channels import mixdown
 from shared.audio.decode import AudioLimits
 from shared.errors import ConfigMismatch, InvalidInput, SerError
 from shared.features.inputs import SAMPLE_RATE
+from shared.features.moments import Moments
+from shared.features.utterance import with_group_stats
 from shared.speaker.encoder import SpeakerEncoder
 
-STREAM_HISTORY_S = 120.0
 EncoderFn = Callable[[], SpeakerEncoder]
 
 
 @dataclass
 class Item:
-    """One request on its way to the batcher: its windows and side inputs, or its error."""
+    """One request on its way to the batcher: its inputs and side inputs, or its error."""
 
     request: emotion_pb2.PredictRequest
+    group: str = ""
     clip: np.ndarray | None = None
+    raw: np.ndarray | None = None          # utterance models: the clip's functionals
+    moments: Moments | None = None         # this item's share of its group's statistics
     x: np.ndarray | None = None
     speaker: np.ndarray | None = None      # (speaker_dim,)
     bovw: np.ndarray | None = None         # (windows, k)
     error: SerError | None = None
+    probs: np.ndarray | None = None        # mean of its windows' posteriors, once predicted
+    result: object | None = None           # the BatchResult it was predicted in (timings)
 
     @property
     def ok(self) -> bool:
@@ -53,22 +61,10 @@ class Item:
 
 @dataclass
 class SpeakerContext:
-    """Per-group state of one batch or stream; ``stream=True`` keeps recent audio for normalisation."""
+    """Group statistics of one call. ``stream=True``: running moments of each group's items so far."""
 
     stream: bool = False
-    tracks: dict[str, SpeakerTrack] = field(default_factory=dict)
-    history: dict[str, deque] = field(default_factory=dict)
-
-    def track(self, group: str) -> SpeakerTrack:
-        return self.tracks.setdefault(group, SpeakerTrack())
-
-    def remember(self, group: str, clip: np.ndarray) -> list[np.ndarray]:
-        """The group's recent clips, this one last, trimmed to ``STREAM_HISTORY_S`` of audio."""
-        clips = self.history.setdefault(group, deque())
-        clips.append(clip)
-        while len(clips) > 1 and sum(len(c) for c in clips) > STREAM_HISTORY_S * SAMPLE_RATE:
-            clips.popleft()
-        return list(clips)
+    running: dict[str, Moments] = field(default_factory=dict)
 
 
 def _guard(item: Item, step: Callable[..., None], *args: object) -> None:
@@ -80,15 +76,14 @@ def _guard(item: Item, step: Callable[..., None], *args: object) -> None:
             item.error = exc
 
 
-def _set_speaker(item: Item, model: LoadedModel, embedding: np.ndarray) -> None:
-    item.speaker = model.speaker_vector(embedding)
-
-
 def _decode(item: Item, model: LoadedModel, limits: AudioLimits) -> None:
     request = item.request
     given = request.feature_config.hash
     if given and given != model.card.feature_config_hash:
         model.card.check_feature_config(given)
+    if request.speaker_normalize and not model.normalizes_per_speaker:
+        raise ConfigMismatch(f"{model.name}:{model.version} was trained without per-speaker normalisation; "
+                             "serving follows its card, so speaker_normalize cannot turn it on")
     kind = request.WhichOneof("input")
     if kind == "audio":
         item.clip = np.ascontiguousarray(mixdown(decode_request_audio(request.audio, limits, SAMPLE_RATE)).samples[0],
@@ -108,60 +103,63 @@ def _decode(item: Item, model: LoadedModel, limits: AudioLimits) -> None:
         raise InvalidInput("a PredictRequest needs `audio` or `features`")
 
 
-def _featurise(items: Sequence[Item], model: LoadedModel, context: SpeakerContext) -> None:
-    """Windows for every audio item: one InputBuilder call for plain items, one per normalised batch or stream step."""
-    audio = [i for i in items if i.ok and i.clip is not None]
-    normalize = [model.normalizes_per_speaker or i.request.speaker_normalize for i in audio]
-    plain = [i for i, n in zip(audio, normalize, strict=True) if not n]
-    grouped = [i for i, n in zip(audio, normalize, strict=True) if n]
-    _build(plain, model, [i.clip for i in plain], None)
-    # without a group (a lone clip), the clip is its own speaker: the nearest thing training saw
-    groups = [i.request.speaker_group or f"item-{id(i)}" for i in grouped]
-    if not context.stream:
-        _build(grouped, model, [i.clip for i in grouped], groups)
-        return
-    for item, group in zip(grouped, groups, strict=True):
-        history = context.remember(group, item.clip)
-        _build([item], model, history, [group] * len(history), first=len(history) - 1)
+def _grouped(model: LoadedModel) -> bool:
+    return model.input_config.kind == "functionals" or model.normalizes_per_speaker
 
 
-def _build(items: Sequence[Item], model: LoadedModel, clips: list[np.ndarray], groups: list[str] | None,
-           first: int = 0) -> None:
-    """Featurise ``clips``; item k gets the windows of clip ``first + k`` (earlier clips are context only)."""
-    if not items:
-        return
-    try:
-        built = model.builder(clips, groups=groups)
-    except SerError as exc:
-        for item in items:
-            item.error = exc
-        return
-    for k, item in enumerate(items):
-        item.x = built.x[built.source == first + k]
+def _moments(item: Item, model: LoadedModel) -> None:
+    if model.input_config.kind == "functionals":
+        item.raw = model.builder.utterance([item.clip])
+        item.moments = Moments.of(item.raw)
+    else:
+        item.moments = model.builder.band_moments([item.clip])
 
 
-def _speakers(items: Sequence[Item], model: LoadedModel, context: SpeakerContext, encoder: EncoderFn) -> None:
+def group_stats(items: Sequence[Item], model: LoadedModel, context: SpeakerContext) -> dict[str, Moments]:
+    """Each group's moments: over all of its items here, or (streams) over all of its items so far."""
+    stats: dict[str, Moments] = {}
+    for item in items:
+        if not (item.ok and item.moments is not None):
+            continue
+        if context.stream:
+            context.running[item.group] = context.running.get(item.group, Moments.zeros(len(item.moments.s))) \
+                + item.moments
+            stats[item.group] = context.running[item.group]
+        else:
+            stats[item.group] = stats[item.group] + item.moments if item.group in stats else item.moments
+    return stats
+
+
+def _speakers(items: Sequence[Item], model: LoadedModel, encoder: EncoderFn) -> None:
     if not model.card.uses_speaker:
         return
     need = [i for i in items if i.ok and not i.request.HasField("speaker_embedding")]
-    missing = [i for i in need if i.clip is None]
-    for item in missing:
-        item.error = InvalidInput(f"{model.name}:{model.version} is speaker-aware: send speaker_embedding "
-                                  "with precomputed features")
-    clips = [i for i in need if i.clip is not None]
+    for item in need:
+        if item.clip is None:
+            item.error = InvalidInput(f"{model.name}:{model.version} is speaker-aware: send speaker_embedding "
+                                      "with precomputed features")
+    clips = [i for i in need if i.ok]
     embeddings = encoder().embed_batch([i.clip for i in clips]) if clips else []
-    by_item = {id(i): e for i, e in zip(clips, embeddings, strict=True)}
-    for item in items:  # request order: a group's embedding covers its audio so far
-        if not item.ok:
-            continue
-        if item.request.HasField("speaker_embedding"):
-            _guard(item, _set_speaker, model, tensor_to_ndarray(item.request.speaker_embedding))
-            continue
-        embedding = by_item[id(item)]
-        group = item.request.speaker_group
-        if group:
-            embedding = context.track(group).add(embedding, 1000.0 * len(item.clip) / SAMPLE_RATE)
-        _guard(item, _set_speaker, model, embedding)
+    for item, embedding in zip(clips, embeddings, strict=True):
+        _guard(item, lambda it, e: setattr(it, "speaker", model.speaker_vector(e)), embedding)
+    for item in items:
+        if item.ok and item.request.HasField("speaker_embedding"):
+            _guard(item, lambda it: setattr(it, "speaker", model.speaker_vector(
+                tensor_to_ndarray(it.request.speaker_embedding))))
+
+
+def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedModel, context: SpeakerContext,
+                  *, limits: AudioLimits, encoder: EncoderFn) -> tuple[list[Item], dict[str, Moments]]:
+    """Decode, embed and (for grouped models) measure every item; returns the items and their groups' moments."""
+    items = [Item(r, group=r.speaker_group or f"item-{n}-{id(r)}") for n, r in enumerate(requests)]
+    for item in items:
+        _guard(item, _decode, model, limits)
+    if _grouped(model):
+        for item in items:
+            if item.ok and item.clip is not None:
+                _guard(item, _moments, model)
+    _speakers(items, model, encoder)
+    return items, group_stats(items, model, context)
 
 
 def _bovw(item: Item, model: LoadedModel) -> None:
@@ -174,13 +172,23 @@ def _bovw(item: Item, model: LoadedModel) -> None:
         item.bovw = model.bovw_histograms(item.x)
 
 
-def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedModel, context: SpeakerContext,
-                  *, limits: AudioLimits, encoder: EncoderFn) -> list[Item]:
-    items = [Item(r) for r in requests]
-    for item in items:
-        _guard(item, _decode, model, limits)
-    _featurise(items, model, context)
-    _speakers(items, model, context, encoder)
+def featurise(items: Sequence[Item], model: LoadedModel, stats: dict[str, Moments]) -> None:
+    """Model inputs of ``items`` (one chunk of a call), standardised with their groups' ``stats``."""
+    audio = [i for i in items if i.ok and i.clip is not None]
+    if audio:
+        try:
+            if model.input_config.kind == "functionals":
+                rows = with_group_stats(np.concatenate([i.raw for i in audio]), [stats[i.group] for i in audio])
+                for item, row in zip(audio, rows, strict=True):
+                    item.x = row[None]
+            else:
+                grouped = _grouped(model)
+                built = model.builder([i.clip for i in audio], groups=[i.group for i in audio] if grouped else None,
+                                      stats=stats if grouped else None)
+                for k, item in enumerate(audio):
+                    item.x = built.x[built.source == k]
+        except SerError as exc:
+            for item in audio:
+                item.error = exc
     for item in items:
         _guard(item, _bovw, model)
-    return items

@@ -106,8 +106,18 @@ def load_version(registry: ModelRegistry, name: str, version: str, *, device: st
         raise ConfigMismatch(f"{name}:{version}: feature config hashes to {input_config.hash()}, "
                              f"the card records {card.feature_config_hash}")
     model = model.to(device).eval()
+    encoder = card.training.get("speaker_encoder") or "ge2e"
+    if card.uses_speaker and encoder != "ge2e":
+        raise ConfigMismatch(f"{name}:{version} was trained with speaker encoder {encoder!r}; "
+                             "serving embeds speakers with GE2E only")
+    if hasattr(model, "check_fitted"):
+        model.check_fitted()  # a card without its normalisation statistics is refused, not served
     builder = InputBuilder(input_config, device=device)
-    example = builder.from_windows(np.zeros((1, input_config.policy.length), dtype=np.float32))
+    if input_config.kind == "functionals":
+        dim = input_config.utterance.dim
+        example = np.concatenate([np.zeros((1, 2 * dim)), np.ones((1, dim + 1))], axis=1).astype(np.float32)
+    else:
+        example = builder.from_windows(np.zeros((1, input_config.policy.length), dtype=np.float32))
     speaker_pca = vocabulary = None
     if card.uses_speaker and "speaker_pca" in card.side_artifacts:
         speaker_pca = SpeakerPca.load(registry.artifact_path(name, version, "speaker_pca"),

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from services.common.clips import error_detail
 from services.common.deadlines import RequestExpired, checked, ensure_active, remaining_s
 from services.inference.batcher import BatchStats, Retired
 from services.inference.config import InferenceConfig
-from services.inference.inputs import Item, SpeakerContext, prepare_items
+from services.inference.inputs import Item, SpeakerContext, featurise, prepare_items
 from services.inference.loaded_model import LoadedModel
 from services.inference.metrics import InferenceMetrics
 from services.inference.model_manager import ModelManager
@@ -29,6 +30,7 @@ from shared.settings import Settings
 from shared.speaker.encoder import Ge2eEncoder, SpeakerEncoder
 
 MAX_ITEMS = 1024
+CHUNK_ITEMS = 64  # items featurised and submitted together inside one call
 RETIRED_RETRIES = 3
 INPUT_KINDS = {"image": emotion_pb2.INPUT_KIND_IMAGE, "logmel": emotion_pb2.INPUT_KIND_LOG_MEL,
                "waveform": emotion_pb2.INPUT_KIND_WAVEFORM}
@@ -42,6 +44,18 @@ def posteriors(labels: Sequence[str], probs: np.ndarray) -> common_pb2.EmotionPo
     valence, arousal = valence_arousal_of(labels, probs.tolist())
     return common_pb2.EmotionPosteriors(labels=list(labels), probs=[float(p) for p in probs], top_label=labels[top],
                                         top_prob=float(probs[top]), valence=valence, arousal=arousal)
+
+
+def request_seconds(request: emotion_pb2.PredictRequest) -> float:
+    """Audio length a request carries, from its raw PCM layout (encoded audio counts its bytes at 16 kHz s16)."""
+    audio = request.audio
+    if request.WhichOneof("input") != "audio":
+        return 0.0
+    if audio.WhichOneof("source") == "raw":
+        f = audio.raw.format
+        width = f.sample_width_bytes or {1: 1, 6: 1, 7: 1, 3: 3, 4: 4, 5: 4}.get(f.encoding, 2)
+        return len(audio.raw.data) / max(1, width * max(1, f.channels) * max(1, f.sample_rate_hz))
+    return len(audio.encoded.data) / (2 * 16000)
 
 
 def _unix_ms(iso: str) -> int:
@@ -130,41 +144,62 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
                            ) -> list[Answer]:
         for _ in range(RETIRED_RETRIES):
             model = self.manager.get(name, version)
-            items = prepare_items(requests, model, speakers, limits=self.limits, encoder=self.encoder)
-            ok = [i for i in items if i.ok]
-            if not ok:
-                return self._respond(model, items, None, method)
-            ensure_active(context)
-            x = np.concatenate([i.x for i in ok])
-            speaker = None if ok[0].speaker is None else np.concatenate(
-                [np.repeat(i.speaker[None], len(i.x), axis=0) for i in ok])
-            bovw = None if ok[0].bovw is None else np.concatenate([i.bovw for i in ok])
+            items, stats = prepare_items(requests, model, speakers, limits=self.limits, encoder=self.encoder)
             try:
-                future = model.batcher.submit(x, speaker, bovw)
+                self._run_chunks(model, items, stats, context)
             except Retired:
                 continue  # swapped out between resolution and submission: resolve again
-            finally:
-                self.metrics.queue_depth.labels(*model.metric_labels()).set(model.batcher.depth)
-            try:
-                result = future.result(timeout=remaining_s(context))
-            except FutureTimeout:
-                raise RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                     f"deadline exceeded waiting for {model.name}:{model.version}") from None
-            return self._respond(model, items, result, method)
+            return self._respond(model, items, method)
         raise RequestExpired(grpc.StatusCode.UNAVAILABLE, f"model {name}:{version or 'default'} kept being replaced")
 
-    def _respond(self, model: LoadedModel, items: Sequence[Item], result, method: str) -> list[Answer]:
-        out, row = [], 0
+    def _run_chunks(self, model: LoadedModel, items: Sequence[Item], stats: dict, context: grpc.ServicerContext) -> None:
+        """Featurise and predict a call chunk by chunk: memory stays bounded by one chunk of inputs in
+        flight plus the next being featurised, whatever the number of items."""
+        pending: tuple[list[Item], Future] | None = None
+        for start in range(0, len(items), CHUNK_ITEMS):
+            chunk = list(items[start : start + CHUNK_ITEMS])
+            featurise(chunk, model, stats)
+            ok = [i for i in chunk if i.ok]
+            if ok:
+                ensure_active(context)
+                x = np.concatenate([i.x for i in ok])
+                speaker = None if ok[0].speaker is None else np.concatenate(
+                    [np.repeat(i.speaker[None], len(i.x), axis=0) for i in ok])
+                bovw = None if ok[0].bovw is None else np.concatenate([i.bovw for i in ok])
+                try:
+                    future = model.batcher.submit(x, speaker, bovw)
+                finally:
+                    self.metrics.queue_depth.labels(*model.metric_labels()).set(model.batcher.depth)
+                if pending is not None:
+                    self._collect(model, *pending, context)
+                pending = (ok, future)
+        if pending is not None:
+            self._collect(model, *pending, context)
+
+    @staticmethod
+    def _collect(model: LoadedModel, items: list[Item], future: Future, context: grpc.ServicerContext) -> None:
+        try:
+            result = future.result(timeout=remaining_s(context))
+        except FutureTimeout:
+            raise RequestExpired(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                 f"deadline exceeded waiting for {model.name}:{model.version}") from None
+        row = 0
+        for item in items:
+            n = len(item.x)
+            item.probs, item.result = result.probs[row : row + n].mean(axis=0), result
+            item.x = item.clip = item.bovw = None  # done: keep only the answer
+            row += n
+
+    def _respond(self, model: LoadedModel, items: Sequence[Item], method: str) -> list[Answer]:
+        out = []
         ref = common_pb2.ModelRef(name=model.name, version=model.version)
         for item in items:
             response = emotion_pb2.PredictResponse(request_id=item.request.request_id, model=ref)
-            if item.ok and result is not None:
-                n = len(item.x)
-                response.posteriors.CopyFrom(posteriors(model.labels, result.probs[row : row + n].mean(axis=0)))
-                row += n
-                response.queue_ms = 1000.0 * result.queue_s
-                response.compute_ms = 1000.0 * result.compute_s
-                response.batch_size = result.batch_size
+            if item.ok and item.probs is not None:
+                response.posteriors.CopyFrom(posteriors(model.labels, item.probs))
+                response.queue_ms = 1000.0 * item.result.queue_s
+                response.compute_ms = 1000.0 * item.result.compute_s
+                response.batch_size = item.result.batch_size
                 error = None
             else:
                 error = item.error or InvalidInput("no input")
@@ -207,6 +242,21 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
                     self._predict, [request], request.model, context, speakers, "StreamPredict"))
             except SerError as exc:  # one bad request does not end the stream
                 response = emotion_pb2.PredictResponse(request_id=request.request_id, error=error_detail(exc))
+            yield response
+
+    def PredictGrouped(self, request_iterator: Iterable[emotion_pb2.PredictRequest], context: grpc.ServicerContext
+                       ) -> Iterator[emotion_pb2.PredictResponse]:
+        requests, seconds = [], 0.0
+        for request in checked(request_iterator, context, what="grouped prediction stream"):
+            seconds += request_seconds(request)
+            if seconds > self.limits.max_seconds:
+                raise InvalidInput(f"PredictGrouped carries more than SER_MAX_AUDIO_SECONDS="
+                                   f"{self.limits.max_seconds:.0f} s of audio")
+            requests.append(request)
+        default = requests[0].model if requests else common_pb2.ModelRef()
+        answers = self._timed("PredictGrouped", lambda: self._predict(requests, default, context, SpeakerContext(),
+                                                                      "PredictGrouped"))
+        for response, _ in answers:
             yield response
 
     # ------------------------------------------------------------------ models

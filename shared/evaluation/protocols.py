@@ -12,6 +12,7 @@ Protocols:
 - ``speaker_kfold``: speakers shuffled with a seed and assigned to k folds of similar size.
 - ``leave_one_language_out``: optional repetition of low-resource languages' corpora so the
   training languages are balanced (wav2vec2 + Deep-WCCN).
+- ``final_fit``: train on everything to ship a model; its "test" is the training data (fit check).
 - ``pretrain_finetune_kfold``: pretrain on source corpora, fine-tune k-fold on the target
   (VACNN). Its splits carry ``sees_target_labels=True``; reports keep them apart from zero-shot
   results.
@@ -178,6 +179,24 @@ def leave_one_corpus_out(
             )
         )
     return splits
+
+
+def final_fit(
+    manifest: Manifest,
+    corpora: Sequence[str] | None = None,
+    *,
+    normalization: str = "none",
+) -> list[Split]:
+    """Train on every clip of ``corpora`` to ship a model. The test part is the training data itself,
+    so its metrics are a fit check, never a generalisation estimate: that is what the
+    leave-one-corpus-out run of the same recipe is for."""
+    corpora = list(corpora or manifest.corpora)
+    _need_corpora(manifest, corpora)
+    everything = manifest.filter(corpus=corpora)
+    return [Split(name="final-fit", train=everything, valid=None, test=everything,
+                  description=f"train on all of {', '.join(corpora)}; test = training data (fit check only)",
+                  protocol="final_fit", normalization=normalization,
+                  details={"train_corpora": corpora, "test_is_training_data": True})]
 
 
 def leave_one_speaker_out(

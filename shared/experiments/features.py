@@ -1,6 +1,7 @@
 """Per-split model inputs and side inputs (speaker PCA embeddings, BOVW histograms), fitted on train only."""
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from shared.corpora.items import Manifest
 from shared.errors import SpecError
 from shared.features.augment import AugmentConfig, Augmenter
 from shared.features.bovw import BovwVocabulary, fit_vocabulary, kaze_descriptors
+from shared.features.cache import FeatureCache, audio_hash
 from shared.features.inputs import InputBuilder, ModelInputs
 from shared.speaker.encoder import SpeakerEncoder
 from shared.speaker.pca import SpeakerPca
@@ -83,18 +85,36 @@ def build_part(builder: InputBuilder, manifest: Manifest, clips: Sequence[np.nda
 
 
 class SpeakerSide:
-    """Utterance speaker embeddings -> PCA (fitted on training clips) -> per window."""
+    """Utterance speaker embeddings -> PCA (fitted on training clips) -> per window.
 
-    def __init__(self, encoder: SpeakerEncoder, width: int) -> None:
+    Each clip gets its own embedding, as each call segment does in serving. ``cache`` keeps the
+    embeddings by audio content, so the splits of one protocol embed each clip once.
+    """
+
+    def __init__(self, encoder: SpeakerEncoder, width: int, cache: FeatureCache | None = None,
+                 encoder_name: str = "ge2e") -> None:
         self.encoder = encoder
         self.width = width
         self.pca: SpeakerPca | None = None
+        self.cache = cache
+        self.encoder_name = encoder_name
+        self.cache_key = hashlib.sha1(f"speaker-embedding:{encoder_name}".encode()).hexdigest()
 
     def embed(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        return np.asarray(self.encoder.embed_batch(list(clips)), dtype=np.float32)
+        if self.cache is None:
+            return np.asarray(self.encoder.embed_batch(list(clips)), dtype=np.float32)
+        keys = [audio_hash(c, 16000) for c in clips]
+        found = [self.cache.get(k, self.cache_key) for k in keys]
+        todo = [i for i, f in enumerate(found) if f is None]
+        if todo:
+            fresh = np.asarray(self.encoder.embed_batch([clips[i] for i in todo]), dtype=np.float32)
+            for i, e in zip(todo, fresh, strict=True):
+                self.cache.put(keys[i], self.cache_key, e)
+                found[i] = e
+        return np.stack(found).astype(np.float32) if found else np.zeros((0, self.encoder.dim), np.float32)
 
     def fit(self, train_embeddings: np.ndarray, corpora: Sequence[str]) -> None:
-        self.pca = SpeakerPca.fit(train_embeddings, width=self.width, corpora=list(corpora))
+        self.pca = SpeakerPca.fit(train_embeddings, width=self.width, corpora=list(corpora), encoder=self.encoder_name)
 
     def attach(self, part: PartInputs, clip_embeddings: np.ndarray) -> None:
         assert self.pca is not None, "fit the PCA on training data first"

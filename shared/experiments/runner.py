@@ -40,6 +40,7 @@ from shared.experiments.features import BovwSide, PartInputs, SpeakerSide, augme
 from shared.experiments.spec import ExperimentSpec
 from shared.features.augment import AugmentConfig
 from shared.features.bovw import BovwVocabulary
+from shared.features.cache import FeatureCache
 from shared.features.inputs import InputBuilder, ModelInputConfig
 from shared.features.windowing import pool_by_source
 from shared.models.pretrained import load_pretrained
@@ -93,6 +94,8 @@ class ExperimentRun:
         self.registry = ModelRegistry(registry_root) if registry_root is not None else None
         self.evaluate_only = evaluate_only
         self.loaded = self._load_registered() if evaluate_only else None
+        if self.loaded:
+            spec = self.spec = _follow_card(spec, self.loaded[1])
         specs = architectures()
         architecture = self.loaded[1].architecture if self.loaded else spec.model.architecture
         if architecture not in specs:
@@ -110,7 +113,7 @@ class ExperimentRun:
         self._sides: dict[str, Any] = {}
         self.augment = AugmentConfig(**spec.augment) if spec.augment else AugmentConfig()
         self.audio = AudioStore()
-        self.builder = InputBuilder(self.input_config, device=device)
+        self.builder = InputBuilder(self.input_config, device=device, cache=_utterance_cache(feature_cache))
         self._encoder = None
         self.pretrain_arch = self._check_pretraining(specs)
         self._data: LoadedData | None = None
@@ -157,7 +160,9 @@ class ExperimentRun:
             from shared.speaker.encoder import load_encoder
 
             self._encoder = load_encoder(self.spec.speaker.encoder, device=self.device)
-        return SpeakerSide(self._encoder, self.spec.speaker.pca_width or model_width)
+        return SpeakerSide(self._encoder, self.spec.speaker.pca_width or model_width,
+                           cache=self.builder.utterance.cache if self.builder.utterance else None,
+                           encoder_name=self.spec.speaker.encoder)
 
     def _parts(self, split: Split) -> dict[str, PartInputs]:
         parts: dict[str, PartInputs] = {}
@@ -290,6 +295,8 @@ class ExperimentRun:
             seed_everything(self.spec.seed)
             model = build_model(self.arch.name, len(self.classes), **self.spec.model.overrides)
         side_info = self._side_inputs(parts, model)
+        if hasattr(model, "fit_normalizer") and not self.loaded:  # pool statistics: training data only
+            model.fit_normalizer(parts["train"].inputs.x)
         if pretrained is not None:
             side_info["pretrained"] = {"key": pretrained[1]["key"], **self._init_from_pretrained(model, pretrained[0])}
         epochs = self.train_config.max_epochs
@@ -401,6 +408,7 @@ class ExperimentRun:
                      "by_test": {k: {m: round(getattr(a.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")}
                                  for k, a in report.by_test_key().items()}},
             training={**self.train_config.to_dict(), "normalization": spec.normalization,
+                      "speaker_encoder": spec.speaker.encoder if self.arch.uses_speaker else None,
                       "balancing": spec.balancing, "spec_name": spec.name,
                       "pretrained_from": self.pretrain_arch.name if self.pretrain_arch else None,
                       "freeze": spec.model.freeze},
@@ -423,6 +431,30 @@ def corpus_licence(counts: dict[str, Any]) -> str:
     """Weights trained on corpora carry the corpora's terms (most are non-commercial)."""
     terms = [CORPUS_LICENCES.get(c, f"{c}: see the corpus licence") for c in sorted(counts)]
     return "Trained on " + "; ".join(terms) + ". These terms carry over to the weights (non-commercial use)."
+
+
+def _follow_card(spec: ExperimentSpec, card: ModelCard) -> ExperimentSpec:
+    """``ser eval``: inputs, normalisation and speaker encoder come from the card, never from the spec;
+    a spec that names other ones is refused rather than evaluating a model it was not trained as."""
+    trained = {"normalization": card.training.get("normalization", "none"),
+               "encoder": card.training.get("speaker_encoder") or spec.speaker.encoder}
+    if "normalization" in spec.model_fields_set and spec.normalization != trained["normalization"]:
+        raise SpecError(f"{card.name}:{card.version} was trained with normalization={trained['normalization']}, "
+                        f"the spec says {spec.normalization}; leave it out, evaluation follows the card")
+    if "encoder" in spec.speaker.model_fields_set and spec.speaker.encoder != trained["encoder"]:
+        raise SpecError(f"{card.name}:{card.version} was trained with speaker encoder {trained['encoder']}, "
+                        f"the spec says {spec.speaker.encoder}")
+    return spec.model_copy(update={"normalization": trained["normalization"],
+                                   "speaker": spec.speaker.model_copy(update={"encoder": trained["encoder"]})})
+
+
+def _utterance_cache(root: Path | None) -> FeatureCache:
+    """Functionals are slow (openSMILE); keep them by audio content across runs and splits."""
+    if root is None:
+        from shared.settings import Settings
+
+        root = Settings.from_env().artifacts_dir / "cache"
+    return FeatureCache(Path(root) / "utterance")
 
 
 def _hold_out_speakers(manifest: Manifest, fraction: float, seed: int) -> tuple[Manifest, Manifest | None]:

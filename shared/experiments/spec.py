@@ -12,7 +12,7 @@ from shared.errors import SpecError
 from shared.spec_io import read_mapping, validate_model
 
 PROTOCOLS = ("cross_corpus", "leave_one_corpus_out", "leave_one_speaker_out", "speaker_kfold",
-             "leave_one_language_out", "pretrain_finetune_kfold")
+             "leave_one_language_out", "pretrain_finetune_kfold", "final_fit")
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
 BASELINE_PREFIX = "baseline:"
 

@@ -8,7 +8,7 @@ is the mean of its windows' posteriors.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,12 +17,15 @@ import torch
 
 from shared.errors import SpecError
 from shared.evaluation.normalization import standardize_groups
+from shared.features.cache import FeatureCache
 from shared.features.config import LogMelConfig, config_hash, preset
 from shared.features.image import ImageConfig, images_from_batch
 from shared.features.logmel import LogMelFrontEnd
+from shared.features.moments import Moments
+from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd, group_moments, with_group_stats
 from shared.features.windowing import WindowPolicy, Windows, window_many
 
-InputKind = Literal["image", "logmel", "waveform"]
+InputKind = Literal["image", "logmel", "waveform", "functionals"]
 SAMPLE_RATE = 16000
 
 
@@ -31,13 +34,14 @@ class ModelInputConfig:
     kind: InputKind = "image"
     logmel: LogMelConfig = field(default_factory=LogMelConfig)
     image: ImageConfig = field(default_factory=lambda: ImageConfig(channels=1))
+    utterance: UtteranceConfig = field(default_factory=UtteranceConfig)
     window_s: float = 3.0
     stride_s: float = 1.5
     waveform_norm: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in ("image", "logmel", "waveform"):
-            raise SpecError(f"input kind must be image, logmel or waveform, got {self.kind!r}")
+        if self.kind not in ("image", "logmel", "waveform", "functionals"):
+            raise SpecError(f"input kind must be image, logmel, waveform or functionals, got {self.kind!r}")
         if not 0 < self.stride_s <= self.window_s:
             raise SpecError(f"need 0 < stride_s <= window_s, got {self.stride_s}, {self.window_s}")
 
@@ -46,6 +50,8 @@ class ModelInputConfig:
         return WindowPolicy(int(round(self.window_s * SAMPLE_RATE)), int(round(self.stride_s * SAMPLE_RATE)))
 
     def to_dict(self) -> dict[str, Any]:
+        if self.kind == "functionals":  # one row per clip: no windows, no log-mel
+            return {"kind": self.kind, "utterance": self.utterance.to_dict()}
         d: dict[str, Any] = {"kind": self.kind, "window_s": self.window_s, "stride_s": self.stride_s}
         if self.kind == "waveform":
             d["waveform_norm"] = self.waveform_norm
@@ -58,7 +64,7 @@ class ModelInputConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelInputConfig:
         d = dict(d)
-        unknown = set(d) - {"kind", "window_s", "stride_s", "waveform_norm", "logmel", "image", "preset"}
+        unknown = set(d) - {"kind", "window_s", "stride_s", "waveform_norm", "logmel", "image", "preset", "utterance"}
         if unknown:
             raise SpecError(f"unknown input config fields: {sorted(unknown)}")
         logmel = preset(d.pop("preset")) if "preset" in d else LogMelConfig()
@@ -66,7 +72,8 @@ class ModelInputConfig:
             overrides = dict(d.pop("logmel"))
             logmel = LogMelConfig.from_dict({**logmel.to_dict(), **overrides}) if overrides else logmel
         image = ImageConfig.from_dict(d.pop("image")) if "image" in d else ImageConfig(channels=1)
-        return cls(logmel=logmel, image=image, **d)
+        utterance = UtteranceConfig.from_dict(d.pop("utterance")) if "utterance" in d else UtteranceConfig()
+        return cls(logmel=logmel, image=image, utterance=utterance, **d)
 
     def hash(self) -> str:
         return config_hash(self.to_dict())
@@ -88,23 +95,55 @@ class ModelInputs:
 
 
 class InputBuilder:
-    """Turns clips into model inputs with one front end instance (GPU when present)."""
+    """Turns clips into model inputs with one front end instance (GPU when present).
 
-    def __init__(self, config: ModelInputConfig, device: str | torch.device | None = None) -> None:
+    ``functionals`` inputs are one row per clip (``utterance_rows``); ``cache`` keeps their
+    openSMILE functionals on disk by audio content, for experiments that see the same clips again.
+    """
+
+    def __init__(self, config: ModelInputConfig, device: str | torch.device | None = None,
+                 cache: FeatureCache | None = None) -> None:
         self.config = config
-        self.frontend = None if config.kind == "waveform" else LogMelFrontEnd(config.logmel, device=device)
+        self.frontend = None if config.kind in ("waveform", "functionals") else LogMelFrontEnd(config.logmel,
+                                                                                              device=device)
+        self.utterance = UtteranceFrontEnd(config.utterance, cache) if config.kind == "functionals" else None
+
+    def utterance_rows(self, clips: Sequence[np.ndarray], groups: Sequence[str] | None = None) -> np.ndarray:
+        """(clips, 3 * dim + 1): each clip's functionals with its group's statistics over all given clips."""
+        assert self.utterance is not None
+        raw = self.utterance(clips)
+        return with_group_stats(raw, group_moments(raw, groups))
 
     def windows(self, clips: Sequence[np.ndarray]) -> Windows:
         return window_many([np.asarray(c, dtype=np.float32) for c in clips], self.config.policy)
 
     def __call__(self, clips: Sequence[np.ndarray], *, groups: Sequence[str] | None = None,
-                 batch: int = 64) -> ModelInputs:
-        """``groups`` (one per clip: a speaker, a corpus, a call channel) turns on group standardisation."""
+                 batch: int = 64, stats: Mapping[str, Moments] | None = None) -> ModelInputs:
+        """``groups`` (one per clip: a speaker, a corpus, a call channel) turns on group standardisation:
+        over the given clips of each group, or with ``stats[group]`` (``group_stats`` of all of a
+        group's clips, when they do not fit in one call)."""
+        if self.config.kind == "functionals":
+            return ModelInputs(self.utterance_rows(clips, groups), np.arange(len(clips)), len(clips))
         w = self.windows(clips)
         window_groups = None if groups is None else np.asarray(groups)[w.source]
-        return ModelInputs(self.from_windows(w.data, groups=window_groups, batch=batch), w.source, len(clips))
+        return ModelInputs(self.from_windows(w.data, groups=window_groups, batch=batch, stats=stats), w.source,
+                           len(clips))
 
-    def from_windows(self, data: np.ndarray, *, groups: np.ndarray | None = None, batch: int = 64) -> np.ndarray:
+    def _mels(self, data: np.ndarray, batch: int) -> np.ndarray:
+        assert self.frontend is not None
+        mels = []
+        for i in range(0, len(data), batch):
+            with torch.no_grad():
+                mels.append(self.frontend(torch.from_numpy(np.ascontiguousarray(data[i : i + batch]))).cpu().numpy())
+        return np.concatenate(mels).astype(np.float32)
+
+    def band_moments(self, clips: Sequence[np.ndarray], batch: int = 64) -> Moments:
+        """Log-mel band moments over every window and frame of ``clips``, as ``standardize_bands`` counts them."""
+        mel = self._mels(self.windows(clips).data, batch)
+        return Moments.of(mel.transpose(0, 2, 1).reshape(-1, mel.shape[1]))
+
+    def from_windows(self, data: np.ndarray, *, groups: np.ndarray | None = None, batch: int = 64,
+                     stats: Mapping[str, Moments] | None = None) -> np.ndarray:
         """(N, samples) equal-length windows -> (N, ...) model inputs, computed in batches.
 
         With ``groups``, each log-mel band is standardised over all windows and frames of its group,
@@ -112,19 +151,27 @@ class InputBuilder:
         """
         if self.config.kind == "waveform":
             return np.stack([normalize_waveform(w) for w in data]) if self.config.waveform_norm else data
-        assert self.frontend is not None
-        mels = []
-        for i in range(0, len(data), batch):
-            with torch.no_grad():
-                mels.append(self.frontend(torch.from_numpy(np.ascontiguousarray(data[i : i + batch]))).cpu().numpy())
-        mel = np.concatenate(mels).astype(np.float32)
-        if groups is not None:
+        mel = self._mels(data, batch)
+        if groups is not None and stats is not None:
+            mel = standardize_with(mel, groups, stats)
+        elif groups is not None:
             mel = standardize_bands(mel, groups)
         if self.config.kind == "logmel":
             return mel
         images = [images_from_batch(torch.from_numpy(mel[i : i + batch]), self.config.image).numpy()
                   for i in range(0, len(mel), batch)]
         return np.concatenate(images).astype(np.float32)
+
+
+def standardize_with(mel: np.ndarray, groups: Sequence[str] | np.ndarray, stats: Mapping[str, Moments]) -> np.ndarray:
+    """(N, F, T) log-mels, window i z-scored per band with ``stats[groups[i]]`` (same floor as ``standardize_bands``)."""
+    out = np.empty_like(mel)
+    for i, g in enumerate(np.asarray(groups).astype(str)):
+        m = stats[g]
+        std = np.sqrt(m.var)
+        std = np.where(std < 1e-8, 1.0, std)
+        out[i] = ((mel[i].astype(np.float64) - m.mean[:, None]) / std[:, None]).astype(np.float32)
+    return out
 
 
 def standardize_bands(mel: np.ndarray, groups: Sequence[str] | np.ndarray) -> np.ndarray:

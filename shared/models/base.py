@@ -13,9 +13,10 @@ from torch import nn
 
 from shared.errors import InvalidInput
 
-InputKind = Literal["image", "logmel", "waveform"]
+InputKind = Literal["image", "logmel", "waveform", "functionals"]
 """``image``: (B, C, H, W) with C 1 or 3 (224x224 for the paper configs); ``logmel``: (B, n_mels, T);
-``waveform``: (B, T) at 16 kHz."""
+``waveform``: (B, T) at 16 kHz; ``functionals``: (B, 3 * dim + 1) utterance rows with their speaker's
+statistics (``shared.features.utterance``)."""
 
 
 class SerModel(nn.Module):

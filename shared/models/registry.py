@@ -81,6 +81,13 @@ def architectures() -> dict[str, ModelSpec]:
         specs.append(ModelSpec(f"wav2vec2_wccn{suffix}", "wav2vec2", "wav2vec2-wccn", "waveform", w2v,
                                {"encoder": encoder}, takes_labels=True,
                                description=f"{encoder} wav2vec2 (local weights via pretrained_path) + Deep-WCCN head"))
+    utt = "shared.models.utterance:build_utterance"
+    for name, defaults, speaker, desc in (
+            ("utterance_mlp", {}, True, "eGeMAPS + GE2E (PCA 64), speaker-shrunk and global views, MLP(128)"),
+            ("utterance_linear", {"hidden": 0, "dropout": 0.0}, True, "eGeMAPS + GE2E (PCA 64), linear head"),
+            ("utterance_mlp_nospeaker", {"speaker_dim": 0}, False, "eGeMAPS only, MLP(128)")):
+        specs.append(ModelSpec(name, "utterance", "feature-models", "functionals", utt, defaults,
+                               uses_speaker=speaker, description=desc))
     return {s.name: s for s in specs}
 
 

@@ -24,7 +24,7 @@ from services.inference.server import InferenceServer, serve
 from shared.audio.decode import RawPcmSpec
 from shared.registry import ModelRegistry
 from shared.settings import Settings
-from tests.contract.tiny_model import INPUTS, LABELS, publish_tiny
+from tests.contract.tiny_model import INPUTS, LABELS, offline_posteriors, publish_tiny
 
 
 def audio_payload(seconds: float = 0.5, seed: int = 0) -> common_pb2.AudioPayload:
@@ -151,28 +151,94 @@ def test_batch_item_equals_single_predict(served):
     assert list(batch.items[1].posteriors.probs) == pytest.approx(list(single), abs=1e-5)
 
 
-def test_speaker_normalisation_changes_inputs_per_group(served):
-    _, stub = served
-    items = [emotion_pb2.PredictRequest(audio=audio_payload(1.0, seed=s), speaker_group="channel0",
-                                        speaker_normalize=True) for s in range(3)]
-    normalised = stub.PredictBatch(emotion_pb2.PredictBatchRequest(items=items), timeout=10)
-    plain = stub.PredictBatch(emotion_pb2.PredictBatchRequest(
-        items=[emotion_pb2.PredictRequest(audio=i.audio) for i in items]), timeout=10)
-    assert all(not i.HasField("error") for i in normalised.items)
-    assert list(normalised.items[0].posteriors.probs) != pytest.approx(list(plain.items[0].posteriors.probs), abs=1e-6)
+def clip(seconds: float, seed: int, scale: float = 0.1) -> np.ndarray:
+    return (scale * np.random.default_rng(seed).standard_normal(int(16000 * seconds))).astype(np.float32)
 
 
-def test_stream_predict_answers_each_request_in_order(served):
-    _, stub = served
+def raw(x: np.ndarray) -> common_pb2.AudioPayload:
+    return source_to_audio_payload(x.tobytes(), RawPcmSpec(16000, 1, "pcm_f32le"))
+
+
+@pytest.fixture(scope="module")
+def per_speaker(tmp_path_factory):
+    """A model whose card says it was trained with per-speaker normalisation."""
+    root = tmp_path_factory.mktemp("per-speaker")
+    publish_tiny(root, normalization="per_speaker")
+    server = start(root)
+    ch, stub = stub_for(server)
+    yield root, stub
+    ch.close()
+    server.stop(0)
+
+
+def test_per_speaker_model_is_normalised_over_each_whole_group_as_in_training(per_speaker):
+    root, stub = per_speaker
+    groups = ["channel0", "channel1", "channel0", "channel1", "channel0"]
+    clips = [clip(0.8 + 0.3 * s, seed=s, scale=0.005 if g == "channel0" else 0.5) for s, g in enumerate(groups)]
+    want = offline_posteriors(root, "default", clips, groups)
+    items = [emotion_pb2.PredictRequest(audio=raw(c), speaker_group=g) for c, g in zip(clips, groups, strict=True)]
+    batch = stub.PredictBatch(emotion_pb2.PredictBatchRequest(items=items), timeout=20)
+    grouped = list(stub.PredictGrouped(iter(items), timeout=20))
+    for got_batch, got_grouped, expected in zip(batch.items, grouped, want, strict=True):
+        assert list(got_batch.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
+        assert list(got_grouped.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
+    pooled = offline_posteriors(root, "default", clips, ["one"] * 5)  # grouping matters: pooling both channels differs
+    assert max(abs(a - b) for x, y in zip(pooled, want, strict=True) for a, b in zip(x, y, strict=True)) > 1e-3
+
+
+def test_grouped_call_is_chunked_without_changing_any_answer(per_speaker, monkeypatch):
+    import services.inference.servicer as servicer
+
+    root, stub = per_speaker
+    clips = [clip(0.6, seed=10 + s, scale=0.03 * (1 + s % 4)) for s in range(9)]
+    groups = [f"channel{s % 2}" for s in range(9)]
+    want = offline_posteriors(root, "default", clips, groups)
+    monkeypatch.setattr(servicer, "CHUNK_ITEMS", 2)  # 5 chunks; group statistics still span the whole call
+    replies = list(stub.PredictGrouped(iter([emotion_pb2.PredictRequest(audio=raw(c), speaker_group=g, request_id=str(k))
+                                             for k, (c, g) in enumerate(zip(clips, groups, strict=True))]), timeout=30))
+    assert [r.request_id for r in replies] == [str(k) for k in range(9)]
+    for got, expected in zip(replies, want, strict=True):
+        assert list(got.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
+
+
+def test_stream_normalises_with_the_groups_statistics_so_far(per_speaker):
+    root, stub = per_speaker
+    clips = [clip(0.7, seed=20 + s, scale=0.02 + 0.08 * s) for s in range(3)]
     garbage = common_pb2.AudioPayload(encoded=common_pb2.EncodedAudio(data=b"nope" * 40))
-    requests = [emotion_pb2.PredictRequest(audio=audio_payload(seed=1), request_id="1", speaker_group="c0",
-                                           speaker_normalize=True),
-                emotion_pb2.PredictRequest(audio=garbage, request_id="2"),
-                emotion_pb2.PredictRequest(audio=audio_payload(seed=2), request_id="3", speaker_group="c0",
-                                           speaker_normalize=True)]
+    requests = [emotion_pb2.PredictRequest(audio=raw(clips[0]), request_id="1", speaker_group="c0"),
+                emotion_pb2.PredictRequest(audio=garbage, request_id="2", speaker_group="c0"),
+                emotion_pb2.PredictRequest(audio=raw(clips[1]), request_id="3", speaker_group="c0"),
+                emotion_pb2.PredictRequest(audio=raw(clips[2]), request_id="4", speaker_group="c0")]
     replies = list(stub.StreamPredict(iter(requests), timeout=20))
-    assert [r.request_id for r in replies] == ["1", "2", "3"]
-    assert replies[1].error.code and replies[0].posteriors.top_label and replies[2].posteriors.top_label
+    assert [r.request_id for r in replies] == ["1", "2", "3", "4"] and replies[1].error.code
+    for k, reply in zip(range(3), (replies[0], replies[2], replies[3]), strict=True):
+        expected = offline_posteriors(root, "default", clips[: k + 1], ["c0"] * (k + 1))[k]
+        assert list(reply.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
+
+
+def test_speaker_normalize_cannot_turn_on_what_the_card_does_not_say(served):
+    _, stub = served
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(emotion_pb2.PredictRequest(audio=audio_payload(), speaker_group="c0", speaker_normalize=True),
+                     timeout=10)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert stub.Predict(emotion_pb2.PredictRequest(audio=audio_payload(), speaker_group="c0"), timeout=10).posteriors.top_label
+
+
+def test_grouped_prediction_refuses_more_audio_than_the_limit(tmp_path):
+    publish_tiny(tmp_path)
+    server = serve(dataclasses.replace(settings(), max_audio_seconds=2), port=0, config=InferenceConfig(),
+                   registry=ModelRegistry(tmp_path), device="cpu")
+    ch, stub = stub_for(server)
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.PredictGrouped(iter([emotion_pb2.PredictRequest(audio=raw(clip(0.9, s))) for s in range(3)]),
+                                     timeout=20))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "SER_MAX_AUDIO_SECONDS" in err.value.details()
+        assert len(list(stub.PredictGrouped(iter([emotion_pb2.PredictRequest(audio=raw(clip(0.9, 1)))]), timeout=20))) == 1
+    finally:
+        ch.close()
+        server.stop(0)
 
 
 def test_models_report_readiness_and_health(served):
@@ -267,12 +333,11 @@ def test_promoting_a_new_version_mid_traffic_drops_nothing(tmp_path):
     assert loaded == [("default", "2")], "the old version is retired once nothing points at it"
 
 
-def test_speaker_aware_model_uses_the_groups_embedding_so_far(tmp_path):
-    from shared.analytics.speaker_track import SpeakerTrack
+def test_speaker_aware_model_embeds_each_item_on_its_own_as_training_does(tmp_path):
     from tests.contract.tiny_model import FakeEncoder, publish_speaker_tiny
 
     root = tmp_path / "registry"
-    publish_speaker_tiny(root, tmp_path)
+    publish_speaker_tiny(root, tmp_path, normalization="per_speaker")
     encoder = FakeEncoder()
     server = serve(settings(), port=0, config=InferenceConfig(), registry=ModelRegistry(root), device="cpu",
                    encoder=encoder)
@@ -281,21 +346,14 @@ def test_speaker_aware_model_uses_the_groups_embedding_so_far(tmp_path):
         ref = common_pb2.ModelRef(name="speaker")
         info = stub.GetModel(emotion_pb2.GetModelRequest(model=ref), timeout=10)
         assert info.speaker_aware and info.speaker_dim == 128
-        clips = [(0.1 * np.random.default_rng(s).standard_normal(8000 * (s + 1))).astype(np.float32) for s in range(3)]
-        payloads = [source_to_audio_payload(c.tobytes(), RawPcmSpec(16000, 1, "pcm_f32le")) for c in clips]
-        grouped = stub.PredictBatch(emotion_pb2.PredictBatchRequest(model=ref, items=[
-            emotion_pb2.PredictRequest(audio=p, speaker_group="channel1") for p in payloads]), timeout=20)
-        track = SpeakerTrack()
-        so_far = [track.add(e, 1000 * len(c) / 16000) for e, c in zip(encoder.embed_batch(clips), clips, strict=True)]
-        explicit = stub.PredictBatch(emotion_pb2.PredictBatchRequest(model=ref, items=[
-            emotion_pb2.PredictRequest(audio=p, speaker_embedding=ndarray_to_tensor(e)) for p, e in zip(payloads, so_far, strict=True)
-        ]), timeout=20)
-        for got, want in zip(grouped.items, explicit.items, strict=True):
-            assert list(got.posteriors.probs) == pytest.approx(list(want.posteriors.probs), abs=1e-5)
-        alone = stub.Predict(emotion_pb2.PredictRequest(model=ref, audio=payloads[2]), timeout=20)
-        assert list(alone.posteriors.probs) != pytest.approx(list(grouped.items[2].posteriors.probs), abs=1e-6)
+        clips = [clip(0.5 * (s + 1), seed=s, scale=0.05 * (s + 1)) for s in range(3)]
+        want = offline_posteriors(root, "speaker", clips, ["channel1"] * 3, encoder=encoder)
+        grouped = list(stub.PredictGrouped(iter([emotion_pb2.PredictRequest(model=ref, audio=raw(c), speaker_group="channel1")
+                                                 for c in clips]), timeout=20))
+        for got, expected in zip(grouped, want, strict=True):
+            assert list(got.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
         with pytest.raises(grpc.RpcError) as err:
-            stub.Predict(emotion_pb2.PredictRequest(model=ref, audio=payloads[0],
+            stub.Predict(emotion_pb2.PredictRequest(model=ref, audio=raw(clips[0]),
                                                     speaker_embedding=ndarray_to_tensor(np.ones(7, np.float32))),
                          timeout=20)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -14,12 +14,14 @@ LABELS = ("angry", "happy", "neutral", "sad")
 INPUTS = ModelInputConfig(kind="image", image=ImageConfig(size=32, channels=1), window_s=1.0, stride_s=0.5)
 
 
-def publish_tiny(root: Path, name: str = "default", *, seed: int = 0, alias: str | None = "default") -> tuple[str, str]:
+def publish_tiny(root: Path, name: str = "default", *, seed: int = 0, alias: str | None = "default",
+                 normalization: str = "none") -> tuple[str, str]:
     """CCT-2/3x2 on 32x32 one-channel log-mel images of 1 s windows; returns (name, version)."""
     torch.manual_seed(seed)
     model = build_model("cct_2_3x2_32", len(LABELS))
     card = ModelCard.describe(model, architecture="cct_2_3x2_32", labels=LABELS, feature_config=INPUTS.to_dict(),
-                              git_commit="test", notes="random weights for contract tests")
+                              git_commit="test", notes="random weights for contract tests",
+                              training={"normalization": normalization})
     ref = ModelRegistry(root).publish(model, card, name=name, alias=alias)
     return ref.name, ref.version
 
@@ -44,7 +46,7 @@ class FakeEncoder:
         return self.embed_batch([clip])[0]
 
 
-def publish_speaker_tiny(root: Path, tmp: Path, name: str = "speaker") -> tuple[str, str]:
+def publish_speaker_tiny(root: Path, tmp: Path, name: str = "speaker", normalization: str = "none") -> tuple[str, str]:
     """A Speaker CCT (e2e fusion) on the CCT-2/3x2 base, with a speaker PCA 256 -> 128 fitted on random vectors."""
     import numpy as np
 
@@ -57,6 +59,29 @@ def publish_speaker_tiny(root: Path, tmp: Path, name: str = "speaker") -> tuple[
     pca = SpeakerPca.fit(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), width=model.speaker_dim)
     pca_dir = pca.save(tmp / "speaker_pca")
     card = ModelCard.describe(model, architecture="speaker_cct_e2e", labels=LABELS, feature_config=INPUTS.to_dict(),
-                              model_config=config, git_commit="test")
+                              model_config=config, git_commit="test", training={"normalization": normalization})
     ref = ModelRegistry(root).publish(model, card, name=name, alias="default", artifacts={"speaker_pca": pca_dir})
     return ref.name, ref.version
+
+
+def offline_posteriors(root: Path, name: str, clips: list, groups: list[str] | None, encoder=None) -> list:
+    """What the training/eval path computes for ``clips``: InputBuilder over all of them (groups as
+    training groups speakers), each clip's own speaker embedding through the model's PCA, window
+    posteriors averaged per clip. The serving path must give the same numbers."""
+    import numpy as np
+
+    from shared.features.inputs import InputBuilder, ModelInputConfig
+    from shared.models.base import forward_batch
+    from shared.speaker.pca import SpeakerPca
+
+    registry = ModelRegistry(root)
+    model, card = registry.load(name, "default")
+    model.eval()
+    built = InputBuilder(ModelInputConfig.from_dict(card.feature_config))(clips, groups=groups)
+    speaker = None
+    if card.uses_speaker:
+        pca = SpeakerPca.load(registry.artifact_path(card.name, card.version, "speaker_pca"))
+        speaker = torch.from_numpy(pca.transform(encoder.embed_batch(clips))[built.source]).float()
+    with torch.no_grad():
+        probs = torch.softmax(forward_batch(model, torch.from_numpy(built.x), speaker=speaker), -1).numpy()
+    return [probs[built.source == k].mean(axis=0) for k in range(len(clips))]

@@ -147,3 +147,27 @@ def test_wav2vec2_wccn_runs_on_2s_normalised_waveforms_with_labels(tmp_path, epo
     assert not torch.equal(run.model.wccn.B, torch.eye(16))  # Deep-WCCN saw labels in training
     if min_uar is not None:
         assert result.report.aggregate().pooled.uar >= min_uar, result.report.to_markdown()
+
+
+def test_utterance_model_learns_publishes_and_evaluates_from_its_card(tmp_path):
+    """The feature-model family through the same runner: functionals + GE2E, per-speaker statistics."""
+    spec = _spec(tmp_path, inputs={"utterance": {"feature_set": "egemaps", "trim": "none"}},
+                 model={"architecture": "utterance_mlp", "overrides": {"view": "both", "shrink": 4.0, "speaker_dim": 8}},
+                 training={"optimizer": "adamw", "lr": 0.01, "schedule": "constant", "max_epochs": 40, "batch_size": 16,
+                           "early_stopping_patience": None, "amp": False},
+                 publish={"name": "utt"})
+    registry = tmp_path / "registry"
+    result = run_experiment(spec, tmp_path / "out", registry_root=registry, feature_cache=tmp_path / "cache")
+    assert result.report.aggregate().pooled.uar >= 0.75, result.report.to_markdown()
+    card = ModelRegistry(registry).card("utt")
+    assert card.input_kind == "functionals" and card.training["speaker_encoder"] == "ge2e"
+    model, _ = ModelRegistry(registry).load("utt")
+    model.check_fitted()  # the pool statistics travel with the weights
+    eval_spec = {k: v for k, v in spec.model_dump(mode="json", exclude_unset=True).items()
+                 if k not in ("normalization", "inputs", "model", "publish")}
+    again = run_experiment(load_spec({**eval_spec, "model": {"architecture": "ignored"}, "evaluate_model": "utt"}),
+                           tmp_path / "eval", registry_root=registry, evaluate_only=True, feature_cache=tmp_path / "cache")
+    assert again.report.aggregate().pooled.uar == pytest.approx(result.report.aggregate().pooled.uar)
+    with pytest.raises(SpecError, match="evaluation follows the card"):
+        ExperimentRun(load_spec({**eval_spec, "model": {"architecture": "x"}, "normalization": "none",
+                                 "evaluate_model": "utt"}), tmp_path / "e2", registry_root=registry, evaluate_only=True)

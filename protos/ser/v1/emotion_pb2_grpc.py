@@ -49,6 +49,11 @@ class EmotionStub:
                 request_serializer=ser_dot_v1_dot_emotion__pb2.PredictRequest.SerializeToString,
                 response_deserializer=ser_dot_v1_dot_emotion__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.PredictGrouped = channel.stream_stream(
+                '/ser.v1.Emotion/PredictGrouped',
+                request_serializer=ser_dot_v1_dot_emotion__pb2.PredictRequest.SerializeToString,
+                response_deserializer=ser_dot_v1_dot_emotion__pb2.PredictResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/ser.v1.Emotion/ListModels',
                 request_serializer=ser_dot_v1_dot_emotion__pb2.ListModelsRequest.SerializeToString,
@@ -84,6 +89,16 @@ class EmotionServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PredictGrouped(self, request_iterator, context):
+        """All segments of one call (any number of items). Nothing is answered until the client
+        half-closes; then every speaker_group is normalised over all of its items, as training
+        normalises one speaker over all of its clips, and one response per request comes back, in
+        request order. The total audio is bounded by SER_MAX_AUDIO_SECONDS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -111,6 +126,11 @@ def add_EmotionServicer_to_server(servicer, server):
             ),
             'StreamPredict': grpc.stream_stream_rpc_method_handler(
                     servicer.StreamPredict,
+                    request_deserializer=ser_dot_v1_dot_emotion__pb2.PredictRequest.FromString,
+                    response_serializer=ser_dot_v1_dot_emotion__pb2.PredictResponse.SerializeToString,
+            ),
+            'PredictGrouped': grpc.stream_stream_rpc_method_handler(
+                    servicer.PredictGrouped,
                     request_deserializer=ser_dot_v1_dot_emotion__pb2.PredictRequest.FromString,
                     response_serializer=ser_dot_v1_dot_emotion__pb2.PredictResponse.SerializeToString,
             ),
@@ -204,6 +224,33 @@ class Emotion:
             request_iterator,
             target,
             '/ser.v1.Emotion/StreamPredict',
+            ser_dot_v1_dot_emotion__pb2.PredictRequest.SerializeToString,
+            ser_dot_v1_dot_emotion__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PredictGrouped(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ser.v1.Emotion/PredictGrouped',
             ser_dot_v1_dot_emotion__pb2.PredictRequest.SerializeToString,
             ser_dot_v1_dot_emotion__pb2.PredictResponse.FromString,
             options,

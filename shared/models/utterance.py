@@ -1,0 +1,105 @@
+"""The feature-model family: utterance functionals (+ the utterance's own GE2E embedding) -> a small head.
+
+Input rows are ``[raw functionals, speaker mean, speaker variance, speaker row count]`` (see
+``shared.features.utterance``). The model standardises by itself, with the training pool's moments
+kept as buffers (saved with the weights, so a card cannot lose them), in one of three views:
+
+* ``global``: pool statistics only (no adaptation to the speaker; immune to skew);
+* ``per_speaker``: the speaker's statistics shrunk toward the pool's by ``shrink`` pseudo-rows
+  (``shrink=0``: plain per-speaker z-scores, which erase an emotion a speaker holds throughout);
+* ``both``: the two views side by side, so the head learns how far to trust the speaker view.
+
+Z-scores are clipped to +-``clip``: one odd segment must not swing a call. The head is a linear
+layer or a one-hidden-layer MLP; the speaker embedding (PCA-projected, as for the Speaker CCT) is
+concatenated when ``speaker_dim > 0``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from shared.errors import ConfigMismatch, SpecError
+from shared.models.base import SerModel
+
+VIEWS = ("global", "per_speaker", "both")
+
+
+class UtteranceNet(SerModel):
+    input_kind = "functionals"
+    uses_speaker = True
+
+    def __init__(self, num_classes: int, feature_dim: int = 88, speaker_dim: int = 64, view: str = "both",
+                 shrink: float = 8.0, hidden: int = 128, dropout: float = 0.3, clip: float = 8.0) -> None:
+        super().__init__()
+        if view not in VIEWS:
+            raise SpecError(f"view must be one of {list(VIEWS)}, got {view!r}")
+        if shrink < 0 or feature_dim <= 0 or speaker_dim < 0 or hidden < 0:
+            raise SpecError("shrink, feature_dim, speaker_dim and hidden must be non-negative (feature_dim > 0)")
+        self.feature_dim, self.speaker_dim, self.view = feature_dim, speaker_dim, view
+        self.shrink, self.clip = float(shrink), float(clip)
+        self.uses_speaker = speaker_dim > 0
+        self.register_buffer("pool_n", torch.zeros(()))
+        self.register_buffer("pool_mean", torch.zeros(feature_dim))
+        self.register_buffer("pool_var", torch.ones(feature_dim))
+        width = feature_dim * (2 if view == "both" else 1) + speaker_dim
+        self.body = (nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)) if hidden
+                     else nn.Dropout(dropout))
+        self.out_width = hidden or width
+        self.classifier = nn.Linear(self.out_width, num_classes)
+
+    @property
+    def input_width(self) -> int:
+        return 3 * self.feature_dim + 1
+
+    def fit_normalizer(self, x: np.ndarray) -> None:
+        """Pool moments from the training rows' raw functionals (training data only)."""
+        raw = torch.as_tensor(np.asarray(x)[:, : self.feature_dim], dtype=torch.float64)
+        if raw.shape[0] < 2:
+            raise SpecError("fit the normaliser on at least two training rows")
+        self.pool_n.fill_(float(raw.shape[0]))
+        self.pool_mean.copy_(raw.mean(0).float())
+        self.pool_var.copy_(raw.var(0, unbiased=False).float())
+
+    def check_fitted(self) -> None:
+        if float(self.pool_n) < 2:
+            raise ConfigMismatch("this utterance model has no normalisation statistics (pool_n < 2): "
+                                 "it was never fitted on training data")
+
+    def _z(self, raw: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        return ((raw - mean) / var.clamp_min(1e-10).sqrt()).clamp(-self.clip, self.clip)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.feature_dim
+        raw, g_mean, g_var, g_n = x[:, :d], x[:, d : 2 * d], x[:, 2 * d : 3 * d], x[:, 3 * d :]
+        views = []
+        if self.view in ("global", "both"):
+            views.append(self._z(raw, self.pool_mean, self.pool_var))
+        if self.view in ("per_speaker", "both"):
+            w = g_n / (g_n + self.shrink) if self.shrink > 0 else torch.ones_like(g_n)
+            mean = w * g_mean + (1 - w) * self.pool_mean
+            var = w * (g_var + (g_mean - mean) ** 2) + (1 - w) * (self.pool_var + (self.pool_mean - mean) ** 2)
+            views.append(self._z(raw, mean, var))
+        return torch.cat(views, dim=1)
+
+    def embed(self, x: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
+        parts = [self.features(x)]
+        if self.speaker_dim:
+            parts.append(speaker)
+        return self.body(torch.cat(parts, dim=1))
+
+    def forward(self, x: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
+        return self.classifier(self.embed(x, speaker))
+
+    def example_inputs(self, batch: int = 1, **_: object) -> dict[str, torch.Tensor]:
+        device = self.pool_mean.device
+        x = torch.cat([torch.randn(batch, self.feature_dim), torch.zeros(batch, self.feature_dim),
+                       torch.ones(batch, self.feature_dim), torch.ones(batch, 1)], dim=1).to(device)
+        out = {"x": x}
+        if self.speaker_dim:
+            out["speaker"] = torch.zeros(batch, self.speaker_dim, device=device)
+        return out
+
+
+def build_utterance(num_classes: int, **kwargs: object) -> UtteranceNet:
+    return UtteranceNet(num_classes, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from shared.errors import SpecError
+from shared.features.cache import FeatureCache
+from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd, group_moments, vad_trim, with_group_stats
+from tests.contract.voices import voice
+
+
+def test_group_rows_carry_each_groups_statistics_over_all_of_its_rows():
+    raw = np.array([[1.0, 0.0], [3.0, 2.0], [10.0, 10.0]])
+    rows = with_group_stats(raw, group_moments(raw, ["a", "a", "b"]))
+    assert rows.shape == (3, 7)
+    np.testing.assert_allclose(rows[0], [1, 0, 2, 1, 1, 1, 2])  # raw, mean (2, 1), variance (1, 1), count 2
+    np.testing.assert_allclose(rows[1][2:], rows[0][2:])
+    np.testing.assert_allclose(rows[2], [10, 10, 10, 10, 0, 0, 1])
+    alone = with_group_stats(raw, group_moments(raw, None))  # no groups: each row is its own speaker
+    assert list(alone[:, -1]) == [1, 1, 1]
+
+
+def test_config_is_validated_and_hashed_stably():
+    assert UtteranceConfig().hash() == UtteranceConfig.from_dict({"feature_set": "egemaps", "trim": "vad"}).hash()
+    assert UtteranceConfig().hash() != UtteranceConfig(trim="none").hash()
+    with pytest.raises(SpecError):
+        UtteranceConfig(feature_set="mfcc")
+    with pytest.raises(SpecError):
+        UtteranceConfig.from_dict({"feature_set": "egemaps", "window": 3})
+
+
+class FakeVad:
+    def segments(self, clip, sr, config):
+        return [(500, 900), (1200, 1500)]
+
+
+def test_vad_trim_keeps_first_to_last_speech():
+    x = np.arange(32000, dtype=np.float32)
+    y = vad_trim(x, FakeVad())
+    assert y[0] == 8000 and len(y) == 16000  # 500 ms .. 1500 ms
+
+
+def test_functionals_are_computed_once_per_audio_content(tmp_path):
+    front = UtteranceFrontEnd(UtteranceConfig(trim="none"), FeatureCache(tmp_path))
+    clips = [voice(1.0, f0=120, seed=1), voice(1.0, f0=220, seed=2)]
+    first = front(clips)
+    again = front([clips[1], clips[0]])
+    assert first.shape == (2, 88) and np.isfinite(first).all()
+    np.testing.assert_array_equal(again, first[::-1])
+    assert front.cache.hits == 2 and front.cache.misses == 2
+    assert not np.allclose(first[0], first[1])
