@@ -27,12 +27,16 @@ from shared.features.moments import Moments
 
 SAMPLE_RATE = 16000
 TrimMode = Literal["vad", "none"]
+ENCODERS = ("none", "whisper-tiny.en")
 
 
 @dataclass(frozen=True)
 class UtteranceConfig:
+    """``feature_set`` functionals, then (``encoder``) a frozen pretrained encoder's pooled frames."""
+
     feature_set: str = "egemaps"
     trim: TrimMode = "vad"
+    encoder: str = "none"
 
     def __post_init__(self) -> None:
         from shared.features.egemaps import FEATURE_SETS
@@ -41,19 +45,23 @@ class UtteranceConfig:
             raise SpecError(f"feature_set must be one of {list(FEATURE_SETS)}, got {self.feature_set!r}")
         if self.trim not in ("vad", "none"):
             raise SpecError(f"trim must be 'vad' or 'none', got {self.trim!r}")
+        if self.encoder not in ENCODERS:
+            raise SpecError(f"encoder must be one of {list(ENCODERS)}, got {self.encoder!r}")
 
     @property
     def dim(self) -> int:
         from shared.features.egemaps import EXPECTED_DIMS
+        from shared.features.whisper import DIM
 
-        return EXPECTED_DIMS[self.feature_set]
+        return EXPECTED_DIMS[self.feature_set] + (DIM if self.encoder != "none" else 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"feature_set": self.feature_set, "trim": self.trim}
+        d = {"feature_set": self.feature_set, "trim": self.trim}
+        return d if self.encoder == "none" else {**d, "encoder": self.encoder}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UtteranceConfig:
-        unknown = set(d) - {"feature_set", "trim"}
+        unknown = set(d) - {"feature_set", "trim", "encoder"}
         if unknown:
             raise SpecError(f"unknown utterance feature fields: {sorted(unknown)}")
         return cls(**d)
@@ -81,9 +89,15 @@ class UtteranceFrontEnd:
 
         self.config = config
         self.extractor = FunctionalsExtractor(config.feature_set)
+        self.encoder = None
+        if config.encoder != "none":
+            from shared.features.whisper import WhisperEncoder
+
+            self.encoder = WhisperEncoder()
         self.cache = cache
         self._vad = None
-        self._key = config.hash()
+        self._keys = (config_hash({"feature_set": config.feature_set, "trim": config.trim}),
+                      config_hash({"encoder": config.encoder, "trim": config.trim}))
 
     def _trimmed(self, clip: np.ndarray) -> np.ndarray:
         if self.config.trim == "none":
@@ -94,17 +108,23 @@ class UtteranceFrontEnd:
             self._vad = SileroVad(device="cpu")
         return vad_trim(clip, self._vad)
 
+    def _part(self, clip: np.ndarray, audio_key: str, config_key: str, compute) -> np.ndarray:
+        if self.cache is not None:
+            hit = self.cache.get(audio_key, config_key)
+            if hit is not None:
+                return hit
+        value = np.asarray(compute(self._trimmed(clip)), dtype=np.float32)
+        if self.cache is not None:
+            self.cache.put(audio_key, config_key, value)
+        return value
+
     def one(self, clip: np.ndarray) -> np.ndarray:
         clip = np.asarray(clip, dtype=np.float32)
         key = audio_hash(clip, SAMPLE_RATE) if self.cache is not None else ""
-        if self.cache is not None:
-            hit = self.cache.get(key, self._key)
-            if hit is not None:
-                return hit
-        value = self.extractor(self._trimmed(clip), SAMPLE_RATE).astype(np.float32)
-        if self.cache is not None:
-            self.cache.put(key, self._key, value)
-        return value
+        parts = [self._part(clip, key, self._keys[0], lambda x: self.extractor(x, SAMPLE_RATE))]
+        if self.encoder is not None:
+            parts.append(self._part(clip, key, self._keys[1], self.encoder.one))
+        return np.concatenate(parts)
 
     def __call__(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         rows = [self.one(c) for c in clips]

@@ -73,6 +73,8 @@ class OnnxReport:
 def window_shape(card: ModelCard) -> tuple[int, ...]:
     """One window's model input shape, computed by the serving front end itself (so it cannot drift)."""
     config = ModelInputConfig.from_dict(card.feature_config)
+    if config.kind == "functionals":
+        return (3 * config.utterance.dim + 1,)
     example = InputBuilder(config, device="cpu").from_windows(np.zeros((1, config.policy.length), dtype=np.float32))
     return tuple(example.shape[1:])
 
@@ -81,6 +83,10 @@ def random_inputs(model: nn.Module, card: ModelCard, batch: int, seed: int = 0) 
     """Inputs of the served shapes: standard-normal features, unit-norm speaker vectors, L1 histograms."""
     g = torch.Generator().manual_seed(seed)
     inputs = {"x": torch.randn(batch, *window_shape(card), generator=g)}
+    if card.input_kind == "functionals":  # rows [raw, group mean, group variance (> 0), group count (>= 1)]
+        d = (inputs["x"].shape[1] - 1) // 3
+        inputs["x"][:, 2 * d :] = torch.rand(batch, d + 1, generator=g) * 4 + 0.5
+        inputs["x"][:, -1] = torch.randint(1, 60, (batch,), generator=g).float()
     if getattr(model, "uses_speaker", False):
         s = torch.randn(batch, int(model.speaker_dim), generator=g)
         inputs["speaker"] = s / s.norm(dim=1, keepdim=True)

@@ -49,9 +49,9 @@ def manifest(corpora_root: Path):
     return mapped
 
 
-def _extract(args: tuple[list[int], str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
+def _extract(args: tuple[list[int], str, str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
     """One worker: decode its share of the items, functionals and GE2E through the runner's caches."""
-    indexes, corpora_root, cache_root = args
+    indexes, corpora_root, cache_root, encoder = args
     import torch
 
     torch.set_num_threads(1)
@@ -64,7 +64,7 @@ def _extract(args: tuple[list[int], str, str]) -> tuple[list[int], np.ndarray, n
     items = list(manifest(Path(corpora_root)))
     store = AudioStore()
     cache = FeatureCache(Path(cache_root) / "utterance")
-    front = UtteranceFrontEnd(UtteranceConfig(), cache)
+    front = UtteranceFrontEnd(UtteranceConfig(encoder=encoder), cache)
     side = SpeakerSide(Ge2eEncoder(device="cpu"), 64, cache=cache, encoder_name="ge2e")
     feats, embs = [], []
     for start in range(0, len(indexes), 64):
@@ -74,12 +74,15 @@ def _extract(args: tuple[list[int], str, str]) -> tuple[list[int], np.ndarray, n
     return indexes, np.concatenate(feats), np.concatenate(embs)
 
 
-def extract(items: list, corpora_root: Path, cache_root: Path, jobs: int) -> tuple[np.ndarray, np.ndarray]:
+def extract(items: list, corpora_root: Path, cache_root: Path, jobs: int, encoder: str = "none"
+            ) -> tuple[np.ndarray, np.ndarray]:
+    from shared.features.utterance import UtteranceConfig
+
     shares = [list(range(j, len(items), jobs)) for j in range(jobs)]
-    x = np.zeros((len(items), 88), np.float32)
+    x = np.zeros((len(items), UtteranceConfig(encoder=encoder).dim), np.float32)
     e = np.zeros((len(items), 256), np.float32)
     with ProcessPoolExecutor(jobs) as pool:
-        for indexes, f, g in pool.map(_extract, [(s, str(corpora_root), str(cache_root)) for s in shares]):
+        for indexes, f, g in pool.map(_extract, [(s, str(corpora_root), str(cache_root), encoder) for s in shares]):
             x[indexes], e[indexes] = f, g
     return x, e
 
@@ -90,6 +93,7 @@ class Variant:
     view: str
     shrink: float
     label: str
+    encoder: str = "none"
 
 
 VARIANTS = (
@@ -100,10 +104,15 @@ VARIANTS = (
     Variant("utterance_mlp", "both", 16.0, "global + shrunk per-speaker (k=16) views, MLP, +GE2E"),
     Variant("utterance_mlp_nospeaker", "both", 16.0, "global + shrunk per-speaker (k=16) views, MLP, no GE2E"),
     Variant("utterance_linear", "both", 16.0, "global + shrunk per-speaker (k=16) views, linear, +GE2E"),
+    Variant("utterance_mlp", "both", 16.0, "+ Whisper tiny.en: global + shrunk (k=16) views, MLP, +GE2E",
+            "whisper-tiny.en"),
+    Variant("utterance_mlp", "per_speaker", 16.0, "+ Whisper tiny.en: shrunk per-speaker (k=16), MLP, +GE2E",
+            "whisper-tiny.en"),
+    Variant("utterance_mlp", "global", 0.0, "+ Whisper tiny.en: global z, MLP, +GE2E", "whisper-tiny.en"),
 )
 TRAIN = {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.01, "batch_size": 64, "max_epochs": 40,
          "schedule": "cosine", "label_smoothing": 0.1, "early_stopping_patience": None, "amp": False,
-         "num_threads": 2}
+         "num_threads": 1}  # a small MLP: more threads only spin against each other on 2 shared cores
 
 
 def rows_for(raw: np.ndarray, groups: list[str]) -> np.ndarray:
@@ -132,7 +141,8 @@ def run_fold(variant: Variant, x: np.ndarray, e: np.ndarray, items: list, classe
     train_idx = train_idx[np.sort(np.asarray(keep))]
     x_train = rows_for(x[train_idx], [speakers[i] for i in train_idx])
     seed_everything(seed)
-    model = build_model(variant.architecture, len(classes), view=variant.view, shrink=variant.shrink)
+    model = build_model(variant.architecture, len(classes), view=variant.view, shrink=variant.shrink,
+                        feature_dim=x.shape[1])
     model.fit_normalizer(x_train)
     speaker = None
     pca = None
@@ -159,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--variants", default="all", help="comma-separated indexes into VARIANTS, or all")
+    parser.add_argument("--out", default="loco", help="results file stem under tests/bench/results")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     corpora_root = Path(os.environ.get("SER_CORPORA", ROOT.parent / "shared" / "corpora"))
@@ -167,17 +178,20 @@ def main() -> None:
 
     items = list(manifest(corpora_root))
     classes = list(get_label_map(LABEL_MAP).classes)
-    started = time.perf_counter()
-    x, e = extract(items, corpora_root, Settings.from_env().artifacts_dir / "cache", args.jobs)
-    extract_s = time.perf_counter() - started
-    print(f"features of {len(items)} clips in {extract_s:.0f} s", flush=True)
     chosen = VARIANTS if args.variants == "all" else [VARIANTS[int(i)] for i in args.variants.split(",")]
+    features, extract_s = {}, {}
+    for encoder in dict.fromkeys(v.encoder for v in chosen):
+        started = time.perf_counter()
+        features[encoder] = extract(items, corpora_root, Settings.from_env().artifacts_dir / "cache", args.jobs, encoder)
+        extract_s[encoder] = round(time.perf_counter() - started, 1)
+        print(f"features ({encoder}) of {len(items)} clips in {extract_s[encoder]:.0f} s", flush=True)
     results = []
     for variant in chosen:
         t = time.perf_counter()
+        x, e = features[variant.encoder]
         folds = {test: run_fold(variant, x, e, items, classes, test) for test, _ in CORPORA}
         row = {"variant": variant.label, "architecture": variant.architecture, "view": variant.view,
-               "shrink": variant.shrink, "folds": folds,
+               "shrink": variant.shrink, "encoder": variant.encoder, "folds": folds,
                "mean_speaker": round(float(np.mean([f["speaker"] for f in folds.values()])), 1),
                "mean_skewed": round(float(np.mean([f["skewed"] for f in folds.values()])), 1),
                "seconds": round(time.perf_counter() - t, 1)}
@@ -186,15 +200,15 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"command": "SER_CORPORA=../shared/corpora .venv/bin/python tests/bench/bench_loco.py",
             "machine": "2-core x86_64 VM, 24 GiB, no GPU", "clips": len(items), "label_map": LABEL_MAP,
-            "extract_seconds": round(extract_s, 1), "train": TRAIN}
-    (RESULTS / "loco.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+            "extract_seconds": extract_s, "train": TRAIN}
+    (RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     names = [n for n, _ in CORPORA]
     lines = ["| variant | " + " | ".join(names) + " | mean | mean, skewed groups |",
              "|---" * (len(names) + 3) + "|"]
     for r in results:
         cells = [f"{r['folds'][n]['speaker']:.1f} ({r['folds'][n]['skewed']:.1f})" for n in names]
         lines.append(f"| {r['variant']} | " + " | ".join(cells) + f" | **{r['mean_speaker']:.1f}** | {r['mean_skewed']:.1f} |")
-    (RESULTS / "loco.md").write_text("UAR % on the held-out corpus, speaker grouping (skewed grouping in brackets)\n\n"
+    (RESULTS / f"{args.out}.md").write_text("UAR % on the held-out corpus, speaker grouping (skewed grouping in brackets)\n\n"
                                      + "\n".join(lines) + "\n")
     print("\n".join(lines))
 

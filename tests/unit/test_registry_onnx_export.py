@@ -83,3 +83,19 @@ def test_a_tolerance_below_the_real_difference_fails_and_says_so(tmp_path):
     for bad in ({"opset": 11}, {"tolerance": -1.0}):
         with pytest.raises(SpecError):
             export_onnx(model, card, tmp_path / "bad.onnx", **bad)
+
+
+def test_utterance_model_exports_with_its_pool_statistics(tmp_path):
+    import numpy as np
+
+    from shared.features.inputs import ModelInputConfig
+    from shared.models.registry import build_model
+    from shared.registry.card import ModelCard
+    from shared.registry.onnx_export import export_onnx
+
+    model = build_model("utterance_mlp", 4)
+    model.fit_normalizer(np.random.default_rng(0).normal(3.0, 2.0, size=(50, 265)))
+    card = ModelCard.describe(model, architecture="utterance_mlp", labels=("angry", "happy", "sad", "neutral"),
+                              feature_config=ModelInputConfig(kind="functionals").to_dict())
+    report = export_onnx(model, card, tmp_path / "utt.onnx")
+    assert report.validated and report.inputs == {"x": ["batch", 265], "speaker": ["batch", 64]}
