@@ -76,7 +76,8 @@ def _guard(item: Item, step: Callable[..., None], *args: object) -> None:
             item.error = exc
 
 
-def _decode(item: Item, model: LoadedModel, limits: AudioLimits) -> None:
+def _check(item: Item, model: LoadedModel) -> None:
+    """Everything about a request that can be refused before its audio is decoded."""
     request = item.request
     given = request.feature_config.hash
     if given and given != model.card.feature_config_hash:
@@ -85,10 +86,7 @@ def _decode(item: Item, model: LoadedModel, limits: AudioLimits) -> None:
         raise ConfigMismatch(f"{model.name}:{model.version} was trained without per-speaker normalisation; "
                              "serving follows its card, so speaker_normalize cannot turn it on")
     kind = request.WhichOneof("input")
-    if kind == "audio":
-        item.clip = np.ascontiguousarray(mixdown(decode_request_audio(request.audio, limits, SAMPLE_RATE)).samples[0],
-                                         dtype=np.float32)
-    elif kind == "features":
+    if kind == "features":
         if not given:
             raise ConfigMismatch(f"features sent without feature_config.hash; {model.name}:{model.version} needs "
                                  f"{model.card.feature_config_hash}")
@@ -99,8 +97,15 @@ def _decode(item: Item, model: LoadedModel, limits: AudioLimits) -> None:
             raise InvalidInput(f"features of shape {tuple(request.features.shape)}; {model.name}:{model.version} "
                                f"takes {model.input_shape} (or windows x {model.input_shape})")
         item.x = x
-    else:
+    elif kind != "audio":
         raise InvalidInput("a PredictRequest needs `audio` or `features`")
+
+
+def _decode(item: Item, limits: AudioLimits) -> None:
+    """The request's audio as 16 kHz mono float32 (decoded again when needed rather than kept)."""
+    if item.clip is None and item.request.WhichOneof("input") == "audio":
+        item.clip = np.ascontiguousarray(mixdown(decode_request_audio(item.request.audio, limits, SAMPLE_RATE))
+                                         .samples[0], dtype=np.float32)
 
 
 def _grouped(model: LoadedModel) -> bool:
@@ -149,16 +154,23 @@ def _speakers(items: Sequence[Item], model: LoadedModel, encoder: EncoderFn) -> 
 
 
 def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedModel, context: SpeakerContext,
-                  *, limits: AudioLimits, encoder: EncoderFn) -> tuple[list[Item], dict[str, Moments]]:
-    """Decode, embed and (for grouped models) measure every item; returns the items and their groups' moments."""
+                  *, limits: AudioLimits, encoder: EncoderFn, chunk: int = 64) -> tuple[list[Item], dict[str, Moments]]:
+    """Check, decode, embed and (grouped models) measure every item, ``chunk`` items at a time; returns
+    the items and their groups' moments. Decoded audio is dropped after each chunk (utterance models
+    keep only their functionals), so a long call never holds all of its audio decoded at once."""
     items = [Item(r, group=r.speaker_group or f"item-{n}-{id(r)}") for n, r in enumerate(requests)]
-    for item in items:
-        _guard(item, _decode, model, limits)
-    if _grouped(model):
-        for item in items:
-            if item.ok and item.clip is not None:
-                _guard(item, _moments, model)
-    _speakers(items, model, encoder)
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        for item in part:
+            _guard(item, _check, model)
+            _guard(item, _decode, limits)
+        if _grouped(model):
+            for item in part:
+                if item.ok and item.clip is not None:
+                    _guard(item, _moments, model)
+        _speakers(part, model, encoder)
+        for item in part:
+            item.clip = None
     return items, group_stats(items, model, context)
 
 
@@ -172,9 +184,9 @@ def _bovw(item: Item, model: LoadedModel) -> None:
         item.bovw = model.bovw_histograms(item.x)
 
 
-def featurise(items: Sequence[Item], model: LoadedModel, stats: dict[str, Moments]) -> None:
+def featurise(items: Sequence[Item], model: LoadedModel, stats: dict[str, Moments], limits: AudioLimits) -> None:
     """Model inputs of ``items`` (one chunk of a call), standardised with their groups' ``stats``."""
-    audio = [i for i in items if i.ok and i.clip is not None]
+    audio = [i for i in items if i.ok and i.x is None]
     if audio:
         try:
             if model.input_config.kind == "functionals":
@@ -182,11 +194,13 @@ def featurise(items: Sequence[Item], model: LoadedModel, stats: dict[str, Moment
                 for item, row in zip(audio, rows, strict=True):
                     item.x = row[None]
             else:
+                for item in audio:
+                    _decode(item, limits)
                 grouped = _grouped(model)
                 built = model.builder([i.clip for i in audio], groups=[i.group for i in audio] if grouped else None,
                                       stats=stats if grouped else None)
                 for k, item in enumerate(audio):
-                    item.x = built.x[built.source == k]
+                    item.x, item.clip = built.x[built.source == k], None
         except SerError as exc:
             for item in audio:
                 item.error = exc

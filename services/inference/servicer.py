@@ -144,7 +144,8 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
                            ) -> list[Answer]:
         for _ in range(RETIRED_RETRIES):
             model = self.manager.get(name, version)
-            items, stats = prepare_items(requests, model, speakers, limits=self.limits, encoder=self.encoder)
+            items, stats = prepare_items(requests, model, speakers, limits=self.limits, encoder=self.encoder,
+                                          chunk=CHUNK_ITEMS)
             try:
                 self._run_chunks(model, items, stats, context)
             except Retired:
@@ -158,7 +159,7 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
         pending: tuple[list[Item], Future] | None = None
         for start in range(0, len(items), CHUNK_ITEMS):
             chunk = list(items[start : start + CHUNK_ITEMS])
-            featurise(chunk, model, stats)
+            featurise(chunk, model, stats, self.limits)
             ok = [i for i in chunk if i.ok]
             if ok:
                 ensure_active(context)
