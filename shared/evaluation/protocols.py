@@ -12,6 +12,7 @@ Protocols:
 - ``speaker_kfold``: speakers shuffled with a seed and assigned to k folds of similar size.
 - ``leave_one_language_out``: optional repetition of low-resource languages' corpora so the
   training languages are balanced (wav2vec2 + Deep-WCCN).
+- ``test_only``: evaluate a registered model on corpora (``ser eval``); trains nothing.
 - ``final_fit``: train on everything to ship a model; its "test" is the training data (fit check).
 - ``pretrain_finetune_kfold``: pretrain on source corpora, fine-tune k-fold on the target
   (VACNN). Its splits carry ``sees_target_labels=True``; reports keep them apart from zero-shot
@@ -64,7 +65,7 @@ class Split:
         check_mode(self.normalization)
         if len(self.test) == 0:
             raise SpecError(f"split {self.name!r}: empty test set")
-        if len(self.train) == 0 and self.pretrain is None:
+        if len(self.train) == 0 and self.pretrain is None and self.protocol != "test_only":
             raise SpecError(f"split {self.name!r}: empty training set")
         parts = {"train": self.train, "valid": self.valid, "test": self.test, "pretrain": self.pretrain}
         for a, b in (("train", "test"), ("valid", "test"), ("pretrain", "test"), ("train", "valid")):
@@ -197,6 +198,20 @@ def final_fit(
                   description=f"train on all of {', '.join(corpora)}; test = training data (fit check only)",
                   protocol="final_fit", normalization=normalization,
                   details={"train_corpora": corpora, "test_is_training_data": True})]
+
+
+def test_only(
+    manifest: Manifest,
+    corpora: Sequence[str] | None = None,
+    *,
+    normalization: str = "none",
+) -> list[Split]:
+    """``ser eval`` of a registered model: one split per corpus, nothing trained."""
+    corpora = list(corpora or manifest.corpora)
+    _need_corpora(manifest, corpora)
+    return [Split(name=f"test-{c}", train=manifest.filter(corpus=[]), valid=None, test=manifest.filter(corpus=c),
+                  description=f"evaluate on {c}", protocol="test_only", normalization=normalization,
+                  details={"test_corpus": c}) for c in corpora]
 
 
 def leave_one_speaker_out(

@@ -444,7 +444,14 @@ def _follow_card(spec: ExperimentSpec, card: ModelCard) -> ExperimentSpec:
     if "encoder" in spec.speaker.model_fields_set and spec.speaker.encoder != trained["encoder"]:
         raise SpecError(f"{card.name}:{card.version} was trained with speaker encoder {trained['encoder']}, "
                         f"the spec says {spec.speaker.encoder}")
-    return spec.model_copy(update={"normalization": trained["normalization"],
+    if "label_map" in spec.model_fields_set and card.label_map and spec.label_map != card.label_map:
+        raise SpecError(f"{card.name}:{card.version} was trained with label map {card.label_map}, "
+                        f"the spec says {spec.label_map}")
+    from shared.experiments.spec import ModelSection
+
+    return spec.model_copy(update={"normalization": trained["normalization"], "label_map": card.label_map or spec.label_map,
+                                   "model": ModelSection(architecture=card.architecture,
+                                                         overrides=dict(card.model_config)),
                                    "speaker": spec.speaker.model_copy(update={"encoder": trained["encoder"]})})
 
 

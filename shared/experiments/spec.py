@@ -12,7 +12,7 @@ from shared.errors import SpecError
 from shared.spec_io import read_mapping, validate_model
 
 PROTOCOLS = ("cross_corpus", "leave_one_corpus_out", "leave_one_speaker_out", "speaker_kfold",
-             "leave_one_language_out", "pretrain_finetune_kfold", "final_fit")
+             "leave_one_language_out", "pretrain_finetune_kfold", "final_fit", "test_only")
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
 BASELINE_PREFIX = "baseline:"
 
@@ -89,7 +89,7 @@ class ExperimentSpec(_Spec):
     label_map: str = "4class"
     protocol: ProtocolSpec
     inputs: dict[str, Any] = Field(default_factory=dict)
-    model: ModelSection
+    model: ModelSection | None = Field(None, description="required to train; `ser eval` takes it from the model card")
     training: dict[str, Any] = Field(default_factory=dict)
     balancing: Literal["none", "undersample", "oversample"] = "none"
     augment: dict[str, Any] = Field(default_factory=dict, description="AugmentConfig for oversampled copies")
@@ -121,6 +121,10 @@ class ExperimentSpec(_Spec):
 
     @model_validator(mode="after")
     def _pretraining_fits_protocol(self) -> ExperimentSpec:
+        if self.model is None:
+            if not self.evaluate_model:
+                raise ValueError("model is required (only `ser eval` with evaluate_model takes it from the card)")
+            return self
         if self.model.pretrain_architecture and self.protocol.kind != "pretrain_finetune_kfold":
             raise ValueError(f"model.pretrain_architecture needs protocol pretrain_finetune_kfold, "
                              f"not {self.protocol.kind}")
@@ -130,7 +134,7 @@ class ExperimentSpec(_Spec):
 
     @property
     def is_baseline(self) -> bool:
-        return self.model.architecture.startswith(BASELINE_PREFIX)
+        return self.model is not None and self.model.architecture.startswith(BASELINE_PREFIX)
 
 
 def load_spec(source: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentSpec:

@@ -163,11 +163,13 @@ def test_utterance_model_learns_publishes_and_evaluates_from_its_card(tmp_path):
     assert card.input_kind == "functionals" and card.training["speaker_encoder"] == "ge2e"
     model, _ = ModelRegistry(registry).load("utt")
     model.check_fitted()  # the pool statistics travel with the weights
-    eval_spec = {k: v for k, v in spec.model_dump(mode="json", exclude_unset=True).items()
-                 if k not in ("normalization", "inputs", "model", "publish")}
-    again = run_experiment(load_spec({**eval_spec, "model": {"architecture": "ignored"}, "evaluate_model": "utt"}),
-                           tmp_path / "eval", registry_root=registry, evaluate_only=True, feature_cache=tmp_path / "cache")
+    savee = [c for c in spec.model_dump(mode="json")["corpora"] if c["name"] == "savee"]
+    eval_spec = {"name": "eval", "evaluate_model": "utt", "corpora": savee, "protocol": {"kind": "test_only"}}
+    again = run_experiment(load_spec(eval_spec), tmp_path / "eval", registry_root=registry, evaluate_only=True,
+                           feature_cache=tmp_path / "cache")  # model, inputs, normalisation, labels: from the card
     assert again.report.aggregate().pooled.uar == pytest.approx(result.report.aggregate().pooled.uar)
     with pytest.raises(SpecError, match="evaluation follows the card"):
-        ExperimentRun(load_spec({**eval_spec, "model": {"architecture": "x"}, "normalization": "none",
-                                 "evaluate_model": "utt"}), tmp_path / "e2", registry_root=registry, evaluate_only=True)
+        ExperimentRun(load_spec({**eval_spec, "normalization": "none"}), tmp_path / "e2", registry_root=registry,
+                      evaluate_only=True)
+    with pytest.raises(SpecError, match="model is required"):
+        load_spec({**eval_spec, "evaluate_model": None})
