@@ -2,6 +2,8 @@
 
 By default the call goes to a running gateway (SER_GATEWAY_ADDR); ``--local`` starts preprocess,
 inference and gateway in this process on the local registry, so both paths run the same servers.
+Either way the file is uploaded in chunks (AnalyzeUpload), never read whole, so calls of any length
+up to the gateway's SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB work.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 from shared.errors import NotFound
 from shared.settings import Settings
 
-TIMEOUT_S = 600.0
+TIMEOUT_S = 3600.0  # an hour-long call on a busy CPU box takes minutes
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -68,23 +70,23 @@ def format_summary(result: Mapping[str, Any]) -> str:
 
 def analyze_file(path: Path, settings: Settings, *, model: str | None = None, options: Mapping[str, Any] | None = None,
                  address: str | None = None) -> dict[str, Any]:
-    """AnalyzeCall of one file through the gateway at ``address`` (default SER_GATEWAY_ADDR)."""
+    """AnalyzeUpload of one file, streamed from disk, through the gateway at ``address`` (default SER_GATEWAY_ADDR)."""
     from ser.v1 import analysis_pb2_grpc
 
     from services.common.client import channel
-    from services.jobs.analyze_client import analyze_bytes, analyze_options, response_to_dict
+    from services.jobs.analyze_client import analyze_options, analyze_path, response_to_dict
 
     if not path.is_file():
         raise NotFound(f"no such audio file: {path}")
     with channel(address or settings.address("gateway"), settings) as ch:
-        response = analyze_bytes(analysis_pb2_grpc.CallAnalysisStub(ch), path.read_bytes(),
-                                 analyze_options(options, model), call_id=path.name, timeout_s=TIMEOUT_S)
+        response = analyze_path(analysis_pb2_grpc.CallAnalysisStub(ch), path, analyze_options(options, model),
+                                call_id=path.name, timeout_s=TIMEOUT_S)
     return response_to_dict(response)
 
 
 def run_analyze(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
-    options = {k: v for k, v in (("mix_down", args.mono), ("speaker_normalize", args.speaker_normalize)) if v}
+    options = {"mix_down": True} if args.mono else {}
     if args.local:
         from services.cli.local_stack import local_stack
 
@@ -119,5 +121,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="start preprocess, inference and gateway in this process on the local registry")
     s.add_argument("--gateway", help="gateway host:port (default SER_GATEWAY_ADDR)")
     s.add_argument("--mono", action="store_true", help="mix channels down instead of one participant per channel")
-    s.add_argument("--speaker-normalize", action="store_true", help="standardise features per channel over the call")
+    s.add_argument("--speaker-normalize", action="store_true",
+                   help="deprecated, ignored: per-channel normalisation follows the model card")
     s.set_defaults(local=False)

@@ -4,13 +4,31 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from shared.errors import SerError
 from shared.settings import SERVICE_PORTS, Settings
 
 SERVICE_MODULES = {name: f"services.{name}.server" for name in SERVICE_PORTS}
+EXIT_RPC_FAILURE = 1
+
+# what to do about each gRPC status a command may meet (the server's message says what went wrong)
+RPC_FIXES: dict[str, str] = {
+    "DEADLINE_EXCEEDED": "the call ran past its deadline; retry when the stack is less busy",
+    "UNAUTHENTICATED": "set SER_GATEWAY_TOKEN to the gateway's token",
+    "PERMISSION_DENIED": "set SER_GATEWAY_TOKEN (and SER_TLS_*) to credentials the gateway accepts",
+    "INVALID_ARGUMENT": "fix the input (a readable WAV/FLAC/OGG/MP3 recording, or the options) and retry",
+    "NOT_FOUND": "check the name (`ser models list` shows the models)",
+    "RESOURCE_EXHAUSTED": ("the input is over a limit (SER_MAX_AUDIO_MB, SER_MAX_AUDIO_SECONDS, SER_MAX_MESSAGE_MB) "
+                           "or the service is busy; shorten the input or retry later"),
+    "FAILED_PRECONDITION": "the model does not accept this request; pick another model (`ser models list`)",
+    "UNAVAILABLE": "retry, or restart the stack with 'ser up'",
+}
+# where a connection failure names its target: "ipv4:127.0.0.1:50050", "ipv6:%5B::1%5D:50050", "resolving host:port"
+_TARGET = re.compile(r"ipv4:([\d.]+:\d+)|ipv6:(%5B\S*?%5D:\d+)|resolving (\S+?:\d+)")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,6 +229,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def unreachable(details: str, args: argparse.Namespace, settings: Settings) -> str | None:
+    """'no NAME at HOST:PORT: start ...' when ``details`` is a connection failure, else None."""
+    found = _TARGET.search(details)
+    if found is None:
+        return None
+    address = next(g for g in found.groups() if g).replace("%5B", "[").replace("%5D", "]")
+    names = {a.replace("localhost", "127.0.0.1"): n for n, a in settings.addresses.items()}
+    if getattr(args, "gateway", None):
+        names[args.gateway.replace("localhost", "127.0.0.1")] = "gateway"
+    local = ", or add --local" if getattr(args, "local", None) is False else ""
+    return f"no {names.get(address, 'service')} at {address}: start the stack with 'ser up'{local}"
+
+
+def rpc_failure(exc: Any, args: argparse.Namespace, settings: Settings) -> str | None:
+    """One line for a gRPC failure (the cause, then the fix), or None when ``exc`` is not one."""
+    import grpc
+
+    if not isinstance(exc, grpc.RpcError):
+        return None
+    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = " ".join(((exc.details() if isinstance(exc, grpc.Call) else "") or str(exc) or code.name).split())
+    line = unreachable(details, args, settings) if code == grpc.StatusCode.UNAVAILABLE else None
+    fix = RPC_FIXES.get(code.name)
+    return f"error ({code.name.lower()}): {line or details + (f': {fix}' if fix else '')}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
@@ -221,6 +265,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = rpc_failure(exc, args, settings)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_RPC_FAILURE
 
 
 def dump(obj: object) -> str:

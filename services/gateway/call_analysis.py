@@ -1,12 +1,14 @@
-"""ser.v1.CallAnalysis: preprocess (segments per channel) -> inference (batched per call) -> shared.analytics.
+"""ser.v1.CallAnalysis: preprocess (segments per channel) -> inference (per call) -> shared.analytics.
 
-The gateway holds no model and computes no features. Each segment goes to the inference service as
-16 kHz float32 PCM (AnalyzeCall) or source-rate PCM (AnalyzeStream) with ``speaker_group`` = its
-channel, so the inference service builds the model inputs with the model's own front end and, for
-speaker-aware models, the channel's speaker embedding from all of its speech so far (and, with
-``speaker_normalize``, standardises features per channel). AnalyzeCall sends one PredictBatch per
-call (split only past 1024 segments or half the message limit); AnalyzeStream keeps one
-StreamPredict open per call so the speaker context carries over from segment to segment.
+The gateway holds no model and computes no features. Whole calls (AnalyzeCall inline, AnalyzeUpload
+in chunks) are spooled to disk and decoded block by block (``services.gateway.call_audio``), so a
+call of any length up to SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB costs bounded memory and no
+message carries a whole decoded call: the source-rate PCM blocks stream to preprocess StreamPrepare
+for the VAD segments, then each segment, read back from the spool, streams into one inference
+PredictGrouped. AnalyzeStream (live) keeps one StreamPrepare and one StreamPredict open per call.
+Every segment goes as source-rate float32 PCM with ``speaker_group`` = its channel, so the inference
+service builds the inputs with the model's own front end and normalises per channel exactly when
+the model card says so (AnalyzeOptions.speaker_normalize is ignored).
 """
 from __future__ import annotations
 
@@ -15,27 +17,35 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import grpc
 import numpy as np
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, emotion_pb2, preprocess_pb2
 
-from services.common.convert import pcm_format_to_spec, source_to_audio_payload, tensor_to_ndarray
+from services.common.convert import (
+    audio_payload_to_source,
+    pcm_format_to_spec,
+    source_to_audio_payload,
+    spec_to_pcm_format,
+)
 from services.common.deadlines import checked, ensure_active
+from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
 from services.gateway.convert import call_to_proto, entry_to_proto
-from services.gateway.downstream import Downstream, downstream_timeout
+from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
 from services.gateway.stream_audio import StreamAudio
 from shared.analytics.call import AnalyticsOptions, summarize
 from shared.analytics.timeline import ClassifiedSegment, TimelineEntry, classify
 from shared.analytics.turning_points import TurnRule
-from shared.audio.decode import RawPcmSpec
+from shared.audio.decode import AudioLimits, RawPcmSpec
 from shared.errors import InvalidInput
 from shared.settings import Settings
 
 log = logging.getLogger("ser.gateway")
+T = TypeVar("T")
 RATE = 16000
-MAX_ITEMS = 1024
 DEFAULT_MIN_SILENCE_MS = 2000
+MAX_CHUNK_BYTES = 4 << 20
 
 
 def analytics_options(options: analysis_pb2.AnalyzeOptions) -> AnalyticsOptions:
@@ -44,9 +54,9 @@ def analytics_options(options: analysis_pb2.AnalyzeOptions) -> AnalyticsOptions:
                             min_silence_ms=options.min_silence_ms or DEFAULT_MIN_SILENCE_MS)
 
 
-def prepare_options(options: analysis_pb2.AnalyzeOptions, *, return_audio: bool) -> preprocess_pb2.PrepareOptions:
+def prepare_options(options: analysis_pb2.AnalyzeOptions) -> preprocess_pb2.PrepareOptions:
     return preprocess_pb2.PrepareOptions(mix_down=options.mix_down, vad=options.vad, target_rate_hz=RATE,
-                                         return_audio=return_audio, channel_roles=list(options.channel_roles))
+                                         channel_roles=list(options.channel_roles))
 
 
 def participant_of(segment: common_pb2.Segment) -> str:
@@ -54,14 +64,13 @@ def participant_of(segment: common_pb2.Segment) -> str:
 
 
 def predict_request(samples: np.ndarray, rate: int, segment: common_pb2.Segment,
-                    options: analysis_pb2.AnalyzeOptions) -> emotion_pb2.PredictRequest:
+                    model: common_pb2.ModelRef) -> emotion_pb2.PredictRequest:
+    """One segment as source-rate float32 PCM; the model is the call's resolved version (even if one is
+    promoted meanwhile) and the speaker group its channel."""
     payload = source_to_audio_payload(np.ascontiguousarray(samples, dtype=np.float32).tobytes(),
                                       RawPcmSpec(sample_rate=rate, channels=1, encoding="pcm_f32le"))
-    return emotion_pb2.PredictRequest(
-        model=options.model, audio=payload, speaker_group=f"channel{segment.channel}",
-        speaker_normalize=options.speaker_normalize,
-        request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}",
-    )
+    return emotion_pb2.PredictRequest(model=model, audio=payload, speaker_group=f"channel{segment.channel}",
+                                      request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}")
 
 
 def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictResponse) -> ClassifiedSegment:
@@ -70,25 +79,60 @@ def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictRespons
                              tuple(p.labels), tuple(p.probs))
 
 
-def batches(requests: Sequence[emotion_pb2.PredictRequest], max_bytes: int) -> Iterator[list[emotion_pb2.PredictRequest]]:
-    """Consecutive runs of requests under the item and message-size limits."""
-    batch: list[emotion_pb2.PredictRequest] = []
-    size = 0
-    for request in requests:
-        n = request.ByteSize()
-        if batch and (len(batch) >= MAX_ITEMS or size + n > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(request)
-        size += n
-    if batch:
-        yield batch
+def call_timeout(context: grpc.ServicerContext, decoder: CallDecoder) -> float:
+    """A downstream call's time: the caller's deadline, else at least as long as the call lasts."""
+    return downstream_timeout(context, max(DEFAULT_TIMEOUT_S, decoder.header_seconds))
+
+
+def guarded(items: Iterator[T], failed: list[Exception]) -> Iterator[T]:
+    """A request iterator for a downstream stream: an exception ends the stream and is kept in ``failed``
+    (gRPC would swallow it and report a bare CANCELLED)."""
+    try:
+        yield from items
+    except Exception as exc:  # noqa: BLE001 - re-raised by drain
+        failed.append(exc)
+
+
+def drain(replies: Iterable[T], failed: list[Exception]) -> list[T]:
+    """Every reply of a downstream stream; the request side's own error wins over the status it caused."""
+    try:
+        out = list(replies)
+    except grpc.RpcError:
+        if failed:
+            raise failed[0] from None
+        raise
+    if failed:
+        raise failed[0]
+    return out
+
+
+def prepare_stream(decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,
+                   chunk_bytes: int) -> Iterator[preprocess_pb2.StreamPrepareRequest]:
+    """StreamPrepare requests for a spooled call: its PCM block by block, each block also appended to ``pcm``."""
+    spec = RawPcmSpec(sample_rate=decoder.sample_rate, channels=decoder.channels, encoding="pcm_f32le")
+    yield preprocess_pb2.StreamPrepareRequest(config=preprocess_pb2.StreamPrepareConfig(
+        format=spec_to_pcm_format(spec), options=prepare_options(options), request_id=call_id))
+    for block in decoder.blocks():
+        frames = interleaved(block)
+        pcm.append(frames)
+        for start in range(0, len(frames), chunk_bytes):
+            yield preprocess_pb2.StreamPrepareRequest(chunk=frames[start : start + chunk_bytes])
+
+
+def predict_stream(segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: common_pb2.ModelRef
+                   ) -> Iterator[emotion_pb2.PredictRequest]:
+    """PredictGrouped requests, read from the spool one segment at a time as gRPC asks for them."""
+    for segment in segments:
+        yield predict_request(pcm.cut(segment.channel, segment.start_ms, segment.end_ms), pcm.sample_rate, segment,
+                              model)
 
 
 class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
     def __init__(self, settings: Settings, downstream: Downstream) -> None:
         self.settings = settings
         self.downstream = downstream
+        self.limits = AudioLimits.from_settings(settings)
+        self.chunk_bytes = max(1, min(MAX_CHUNK_BYTES, settings.max_message_bytes // 2))
 
     def _model(self, options: analysis_pb2.AnalyzeOptions, context: grpc.ServicerContext) -> emotion_pb2.ModelInfo:
         """Resolve the model first: an unknown model fails fast, before any audio work."""
@@ -98,44 +142,91 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
     def _participants(self, roles: Sequence[str]) -> list[tuple[str, int]]:
         return [(role or f"channel{ch}", ch) for ch, role in enumerate(roles)]
 
+    def _result(self, call_id: str, entries: Sequence[TimelineEntry], duration_s: float, roles: Sequence[str], *,
+                rate: int, channels: int, model: emotion_pb2.ModelInfo, options: analysis_pb2.AnalyzeOptions,
+                started: float) -> analysis_pb2.AnalyzeCallResponse:
+        summary = summarize(entries, model.labels, round(1000 * duration_s), self._participants(roles),
+                            analytics_options(options))
+        result = analysis_pb2.AnalyzeCallResponse(
+            call_id=call_id, duration_s=duration_s, source_rate_hz=rate, source_channels=channels, model=model.ref,
+            feature_config=model.feature_config)
+        call_to_proto(summary, result)
+        result.processing_s = time.perf_counter() - started
+        return result
+
     # ------------------------------------------------------------------ whole calls
     def AnalyzeCall(self, request: analysis_pb2.AnalyzeCallRequest, context: grpc.ServicerContext
                     ) -> analysis_pb2.AnalyzeCallResponse:
         started = time.perf_counter()
-        options = request.options
-        analytics = analytics_options(options)
-        model = self._model(options, context)
-        prepared = self.downstream.preprocess.Prepare(
-            preprocess_pb2.PrepareRequest(audio=request.audio, options=prepare_options(options, return_audio=True),
-                                          request_id=request.call_id),
-            timeout=downstream_timeout(context))
-        ensure_active(context)
-        audio = tensor_to_ndarray(prepared.audio)
-        rate = prepared.sample_rate_hz or RATE
-        segments = list(prepared.segments)
-        requests = [predict_request(audio[s.channel, s.start_ms * rate // 1000 : s.end_ms * rate // 1000], rate, s,
-                                    options) for s in segments]
-        for r in requests:
-            r.model.CopyFrom(model.ref)  # one resolved version for the whole call, even if promoted meanwhile
-        answers: list[emotion_pb2.PredictResponse] = []
-        for batch in batches(requests, self.settings.max_message_bytes // 2):
-            reply = self.downstream.inference.PredictBatch(emotion_pb2.PredictBatchRequest(model=model.ref, items=batch),
-                                                           timeout=downstream_timeout(context))
-            answers += reply.items
-        done = []
+        model = self._model(request.options, context)
+        data, raw = audio_payload_to_source(request.audio)
+        with CallSpool(self.limits.max_bytes) as spool:
+            spool.add(data)
+            return self._analyze_spooled(spool, raw, request.options, request.call_id, model, context, started)
+
+    def AnalyzeUpload(self, request_iterator: Iterable[analysis_pb2.AnalyzeUploadRequest],
+                      context: grpc.ServicerContext) -> analysis_pb2.AnalyzeCallResponse:
+        started = time.perf_counter()
+        requests = checked(request_iterator, context, what="upload")
+        first = next(requests, None)
+        if first is None or first.WhichOneof("kind") != "config":
+            raise InvalidInput("the first AnalyzeUpload message must carry `config` (options, and raw_format for "
+                               "raw PCM)")
+        config = first.config
+        raw = pcm_format_to_spec(config.raw_format) if config.HasField("raw_format") else None
+        model = self._model(config.options, context)
+        with CallSpool(self.limits.max_bytes) as spool:
+            for message in requests:
+                if message.WhichOneof("kind") != "chunk":
+                    raise InvalidInput("AnalyzeUpload accepts `config` only once, as the first message")
+                spool.add(message.chunk)
+            return self._analyze_spooled(spool, raw, config.options, config.call_id, model, context, started)
+
+    def _analyze_spooled(self, spool: CallSpool, raw: RawPcmSpec | None, options: analysis_pb2.AnalyzeOptions,
+                         call_id: str, model: emotion_pb2.ModelInfo, context: grpc.ServicerContext, started: float
+                         ) -> analysis_pb2.AnalyzeCallResponse:
+        decoder = CallDecoder(spool.finish_upload(), self.limits, raw=raw, mix_down=options.mix_down)
+        with PcmFile(spool.pcm_path, decoder.sample_rate, decoder.channels) as pcm:
+            segments, summary = self._segments(decoder, pcm, options, call_id, context)
+            pcm.finish()
+            ensure_active(context)
+            answers = self._predict_grouped(segments, pcm, model.ref, call_timeout(context, decoder), context)
+        entries = []
         for segment, answer in zip(segments, answers, strict=True):
             if answer.HasField("error"):
                 log.warning("segment %s skipped: %s", answer.request_id, answer.error.message)
                 continue
-            done.append(classify(classified(segment, answer)))
-        summary = summarize(done, model.labels, round(1000 * prepared.duration_s), self._participants(prepared.roles),
-                            analytics)
-        response = analysis_pb2.AnalyzeCallResponse(
-            call_id=request.call_id, duration_s=prepared.duration_s, source_rate_hz=prepared.source_rate_hz,
-            source_channels=prepared.source_channels, model=model.ref, feature_config=model.feature_config)
-        call_to_proto(summary, response)
-        response.processing_s = time.perf_counter() - started
-        return response
+            entries.append(classify(classified(segment, answer)))
+        return self._result(call_id, entries, summary.duration_s, summary.roles, rate=decoder.sample_rate,
+                            channels=decoder.source_channels, model=model, options=options, started=started)
+
+    def _segments(self, decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,
+                  context: grpc.ServicerContext
+                  ) -> tuple[list[common_pb2.Segment], preprocess_pb2.StreamPrepareSummary]:
+        """VAD segments of the spooled call (sorted by start, then channel) and preprocess's summary."""
+        failed: list[Exception] = []
+        replies = self.downstream.preprocess.StreamPrepare(
+            guarded(prepare_stream(decoder, pcm, options, call_id, self.chunk_bytes), failed),
+            timeout=call_timeout(context, decoder))
+        context.add_callback(replies.cancel)
+        segments, summary = [], preprocess_pb2.StreamPrepareSummary()
+        for reply in drain(replies, failed):
+            if reply.WhichOneof("kind") == "summary":
+                summary = reply.summary
+            else:
+                segments.append(reply.segment)
+        return sorted(segments, key=lambda s: (s.start_ms, s.channel)), summary
+
+    def _predict_grouped(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: common_pb2.ModelRef,
+                         timeout: float, context: grpc.ServicerContext) -> list[emotion_pb2.PredictResponse]:
+        """One answer per segment, in order, from one PredictGrouped fed lazily from the spool."""
+        if not segments:
+            return []
+        failed: list[Exception] = []
+        replies = self.downstream.inference.PredictGrouped(guarded(predict_stream(segments, pcm, model), failed),
+                                                           timeout=timeout)
+        context.add_callback(replies.cancel)
+        return drain(replies, failed)
 
     # ------------------------------------------------------------------ streams
     def AnalyzeStream(self, request_iterator: Iterable[analysis_pb2.AnalyzeStreamRequest],
@@ -168,7 +259,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
 
         def prepare_requests() -> Iterator[preprocess_pb2.StreamPrepareRequest]:
             yield preprocess_pb2.StreamPrepareRequest(config=preprocess_pb2.StreamPrepareConfig(
-                format=config.format, options=prepare_options(options, return_audio=False), request_id=config.call_id))
+                format=config.format, options=prepare_options(options), request_id=config.call_id))
             for chunk in iter(chunks.get, None):
                 yield preprocess_pb2.StreamPrepareRequest(chunk=chunk)
 
@@ -187,10 +278,8 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                     continue
                 segment = message.segment
                 closed_at = audio.arrival_of(message.received_ms)
-                request = predict_request(audio.cut(segment.channel, segment.start_ms, segment.end_ms),
-                                          spec.sample_rate, segment, options)
-                request.model.CopyFrom(model.ref)
-                predictions.put(request)
+                predictions.put(predict_request(audio.cut(segment.channel, segment.start_ms, segment.end_ms),
+                                                spec.sample_rate, segment, model.ref))
                 answer = next(answers)
                 if answer.HasField("error"):
                     log.warning("segment %s skipped: %s", answer.request_id, answer.error.message)
@@ -204,11 +293,6 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             answers.cancel()
         if pump_error:
             raise pump_error[0]
-        summary = summarize(entries, model.labels, round(1000 * duration_s), self._participants(roles),
-                            analytics_options(options))
-        result = analysis_pb2.AnalyzeCallResponse(
-            call_id=config.call_id, duration_s=duration_s, source_rate_hz=spec.sample_rate,
-            source_channels=spec.channels, model=model.ref, feature_config=model.feature_config)
-        call_to_proto(summary, result)
-        result.processing_s = time.perf_counter() - started
+        result = self._result(config.call_id, entries, duration_s, roles, rate=spec.sample_rate,
+                              channels=spec.channels, model=model, options=options, started=started)
         yield analysis_pb2.AnalyzeStreamResponse(result=result, received_ms=audio.received_ms)

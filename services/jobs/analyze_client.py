@@ -1,4 +1,9 @@
-"""AnalyzeCall over gRPC for one recording: the client that ``ser analyze`` and the analyze_batch task share.
+"""CallAnalysis over gRPC for one recording: the client that ``ser analyze`` and the analyze_batch task share.
+
+``analyze_path`` uploads a file (AnalyzeUpload) in chunks of ``UPLOAD_CHUNK_BYTES``, read as they are
+sent, so a recording of any length up to the gateway's SER_MAX_AUDIO_MB costs the client one chunk of
+memory and no message comes near the gRPC message limit. ``analyze_bytes`` sends bytes already in
+memory inline (AnalyzeCall, up to the message limit).
 
 Responses become plain JSON-ready dicts with numbers as numbers (protobuf's own JSON mapping writes
 int64 milliseconds as strings), and a per-participant digest (talk time, dominant emotion, negative
@@ -6,8 +11,9 @@ turns) that the batch CSV and the CLI tables both print.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
@@ -15,10 +21,19 @@ from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
 
+from services.common.convert import spec_to_pcm_format
+from shared.audio.decode import RawPcmSpec
 from shared.errors import SpecError
 
 FLOAT_DIGITS = 6
 ERROR_CODE_METADATA_KEY = "ser-error-code"
+UPLOAD_CHUNK_BYTES = 2 << 20
+
+
+class Digest(Protocol):
+    """What ``file_chunks`` feeds every byte to (``hashlib.sha256()`` and friends)."""
+
+    def update(self, data: bytes, /) -> None: ...
 
 
 def model_ref(ref: str | None) -> common_pb2.ModelRef:
@@ -39,6 +54,57 @@ def analyze_options(options: Mapping[str, Any] | None = None, model: str | None 
     return message
 
 
+def upload_requests(chunks: Iterable[bytes], options: analysis_pb2.AnalyzeOptions, *, call_id: str = "",
+                    raw: RawPcmSpec | None = None) -> Iterator[analysis_pb2.AnalyzeUploadRequest]:
+    """The config, then one message per chunk (raw interleaved PCM when ``raw`` is given, else file bytes)."""
+    config = analysis_pb2.AnalyzeUploadConfig(options=options, call_id=call_id)
+    if raw is not None:
+        config.raw_format.CopyFrom(spec_to_pcm_format(raw))
+    yield analysis_pb2.AnalyzeUploadRequest(config=config)
+    for chunk in chunks:
+        if chunk:
+            yield analysis_pb2.AnalyzeUploadRequest(chunk=bytes(chunk))
+
+
+def file_chunks(path: Path, chunk_bytes: int = UPLOAD_CHUNK_BYTES, digest: Digest | None = None
+                ) -> Iterator[bytes]:
+    """The file's bytes in chunks, read as they are consumed; ``digest`` (e.g. sha256) sees every byte."""
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            if digest is not None:
+                digest.update(chunk)
+            yield chunk
+
+
+def upload(stub: analysis_pb2_grpc.CallAnalysisStub, chunks: Iterable[bytes], options: analysis_pb2.AnalyzeOptions,
+           *, call_id: str = "", raw: RawPcmSpec | None = None, timeout_s: float = 600.0
+           ) -> analysis_pb2.AnalyzeCallResponse:
+    """AnalyzeUpload of ``chunks``. A failure while producing them (e.g. reading the file) cancels the upload,
+    so the gateway never analyses a truncated call, and is raised here instead of gRPC's bare CANCELLED."""
+    failed: list[Exception] = []
+
+    def requests() -> Iterator[analysis_pb2.AnalyzeUploadRequest]:
+        try:
+            yield from upload_requests(chunks, options, call_id=call_id, raw=raw)
+        except Exception as exc:
+            failed.append(exc)
+            raise
+
+    try:
+        return stub.AnalyzeUpload(requests(), timeout=timeout_s)
+    except grpc.RpcError:
+        if failed:
+            raise failed[0] from None
+        raise
+
+
+def analyze_path(stub: analysis_pb2_grpc.CallAnalysisStub, path: Path, options: analysis_pb2.AnalyzeOptions, *,
+                 call_id: str = "", timeout_s: float = 600.0, digest: Digest | None = None
+                 ) -> analysis_pb2.AnalyzeCallResponse:
+    """One recording file, streamed from disk (never whole in memory)."""
+    return upload(stub, file_chunks(path, digest=digest), options, call_id=call_id, timeout_s=timeout_s)
+
+
 def call_request(data: bytes, options: analysis_pb2.AnalyzeOptions, call_id: str = ""
                  ) -> analysis_pb2.AnalyzeCallRequest:
     audio = common_pb2.AudioPayload(encoded=common_pb2.EncodedAudio(data=data))
@@ -47,6 +113,7 @@ def call_request(data: bytes, options: analysis_pb2.AnalyzeOptions, call_id: str
 
 def analyze_bytes(stub: analysis_pb2_grpc.CallAnalysisStub, data: bytes, options: analysis_pb2.AnalyzeOptions, *,
                   call_id: str = "", timeout_s: float = 600.0) -> analysis_pb2.AnalyzeCallResponse:
+    """A recording already in memory, inline (AnalyzeCall: up to the message limit); files go by ``analyze_path``."""
     return stub.AnalyzeCall(call_request(data, options, call_id), timeout=timeout_s)
 
 

@@ -68,7 +68,6 @@ def offline_posteriors(root: Path, name: str, clips: list, groups: list[str] | N
     """What the training/eval path computes for ``clips``: InputBuilder over all of them (groups as
     training groups speakers), each clip's own speaker embedding through the model's PCA, window
     posteriors averaged per clip. The serving path must give the same numbers."""
-    import numpy as np
 
     from shared.features.inputs import InputBuilder, ModelInputConfig
     from shared.models.base import forward_batch

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import numpy as np
 import pytest
 
@@ -90,3 +91,73 @@ def test_analyze_through_a_gateway_and_locally_print_tables_and_write_json_and_p
 def test_analyze_a_missing_file_is_an_error_not_a_crash(registry_env, capsys):
     assert main(["analyze", str(registry_env / "nope.wav"), "--gateway", "127.0.0.1:1"]) == 2
     assert "no such audio file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("via", ["--gateway", "SER_GATEWAY_ADDR"])
+def test_analyze_with_no_gateway_prints_one_line_with_the_fix(via, capfd, monkeypatch):
+    from tests.helpers import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    argv = ["analyze", str(sample_call_path())]
+    if via == "--gateway":
+        argv += ["--gateway", address]
+    else:
+        monkeypatch.setenv("SER_GATEWAY_ADDR", address)
+    code = main(argv)
+    out, err = capfd.readouterr()
+    assert code != 0 and out == ""
+    assert err.splitlines() == [f"error (unavailable): no gateway at {address}: start the stack with 'ser up', "
+                                "or add --local"]
+
+
+class FakeRpcError(grpc.RpcError, grpc.Call):
+    """What a stub raises: an RpcError that is also the Call with its code and details."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def initial_metadata(self):
+        return ()
+
+    def trailing_metadata(self):
+        return ()
+
+    def is_active(self):
+        return False
+
+    def time_remaining(self):
+        return None
+
+    def cancel(self):
+        return False
+
+    def add_callback(self, callback):
+        return False
+
+
+@pytest.mark.parametrize("code, details, expected", [
+    (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50054: "
+     "Failed to connect to remote host: Connection refused", "no inference at 127.0.0.1:50054: start the stack"),
+    (grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded", "Deadline Exceeded: the call ran past its deadline"),
+    (grpc.StatusCode.UNAUTHENTICATED, "missing bearer token", "missing bearer token: set SER_GATEWAY_TOKEN"),
+    (grpc.StatusCode.INVALID_ARGUMENT, "could not decode audio\n(corrupt)", "could not decode audio (corrupt): fix"),
+    (grpc.StatusCode.NOT_FOUND, "no model 'x'", "no model 'x': check the name"),
+    (grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", "queue full: the input is over a limit"),
+    (grpc.StatusCode.FAILED_PRECONDITION, "feature config differs", "feature config differs: the model does not"),
+])
+def test_every_grpc_failure_becomes_one_line_with_its_cause_and_fix(code, details, expected, capfd, monkeypatch):
+    import services.cli.analyze as analyze_cli
+
+    def fail(*args, **kwargs):
+        raise FakeRpcError(code, details)
+
+    monkeypatch.setattr(analyze_cli, "analyze_file", fail)
+    assert main(["analyze", str(sample_call_path())]) == 1
+    err = capfd.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"error ({code.name.lower()}): {expected}"), err

@@ -166,6 +166,26 @@ class AnalyzeCallResponse(_message.Message):
     processing_s: float
     def __init__(self, call_id: _Optional[str] = ..., duration_s: _Optional[float] = ..., source_rate_hz: _Optional[int] = ..., source_channels: _Optional[int] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., participants: _Optional[_Iterable[_Union[ParticipantSummary, _Mapping]]] = ..., silence: _Optional[_Union[SilenceSummary, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., processing_s: _Optional[float] = ...) -> None: ...
 
+class AnalyzeUploadConfig(_message.Message):
+    __slots__ = ("options", "call_id", "raw_format", "format_hint")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RAW_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_HINT_FIELD_NUMBER: _ClassVar[int]
+    options: AnalyzeOptions
+    call_id: str
+    raw_format: _common_pb2.PcmFormat
+    format_hint: str
+    def __init__(self, options: _Optional[_Union[AnalyzeOptions, _Mapping]] = ..., call_id: _Optional[str] = ..., raw_format: _Optional[_Union[_common_pb2.PcmFormat, _Mapping]] = ..., format_hint: _Optional[str] = ...) -> None: ...
+
+class AnalyzeUploadRequest(_message.Message):
+    __slots__ = ("config", "chunk")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    config: AnalyzeUploadConfig
+    chunk: bytes
+    def __init__(self, config: _Optional[_Union[AnalyzeUploadConfig, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
 class AnalyzeStreamConfig(_message.Message):
     __slots__ = ("format", "options", "call_id")
     FORMAT_FIELD_NUMBER: _ClassVar[int]

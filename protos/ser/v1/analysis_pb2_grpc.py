@@ -39,6 +39,11 @@ class CallAnalysisStub:
                 request_serializer=ser_dot_v1_dot_analysis__pb2.AnalyzeCallRequest.SerializeToString,
                 response_deserializer=ser_dot_v1_dot_analysis__pb2.AnalyzeCallResponse.FromString,
                 _registered_method=True)
+        self.AnalyzeUpload = channel.stream_unary(
+                '/ser.v1.CallAnalysis/AnalyzeUpload',
+                request_serializer=ser_dot_v1_dot_analysis__pb2.AnalyzeUploadRequest.SerializeToString,
+                response_deserializer=ser_dot_v1_dot_analysis__pb2.AnalyzeCallResponse.FromString,
+                _registered_method=True)
         self.AnalyzeStream = channel.stream_stream(
                 '/ser.v1.CallAnalysis/AnalyzeStream',
                 request_serializer=ser_dot_v1_dot_analysis__pb2.AnalyzeStreamRequest.SerializeToString,
@@ -50,7 +55,16 @@ class CallAnalysisServicer:
     """Missing associated documentation comment in .proto file."""
 
     def AnalyzeCall(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A recording sent inline (up to the message limit, SER_MAX_MESSAGE_MB).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnalyzeUpload(self, request_iterator, context):
+        """A recording of any length up to SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB, uploaded in chunks
+        (the first message is the config). Same result as AnalyzeCall.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -69,6 +83,11 @@ def add_CallAnalysisServicer_to_server(servicer, server):
             'AnalyzeCall': grpc.unary_unary_rpc_method_handler(
                     servicer.AnalyzeCall,
                     request_deserializer=ser_dot_v1_dot_analysis__pb2.AnalyzeCallRequest.FromString,
+                    response_serializer=ser_dot_v1_dot_analysis__pb2.AnalyzeCallResponse.SerializeToString,
+            ),
+            'AnalyzeUpload': grpc.stream_unary_rpc_method_handler(
+                    servicer.AnalyzeUpload,
+                    request_deserializer=ser_dot_v1_dot_analysis__pb2.AnalyzeUploadRequest.FromString,
                     response_serializer=ser_dot_v1_dot_analysis__pb2.AnalyzeCallResponse.SerializeToString,
             ),
             'AnalyzeStream': grpc.stream_stream_rpc_method_handler(
@@ -103,6 +122,33 @@ class CallAnalysis:
             target,
             '/ser.v1.CallAnalysis/AnalyzeCall',
             ser_dot_v1_dot_analysis__pb2.AnalyzeCallRequest.SerializeToString,
+            ser_dot_v1_dot_analysis__pb2.AnalyzeCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyzeUpload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/ser.v1.CallAnalysis/AnalyzeUpload',
+            ser_dot_v1_dot_analysis__pb2.AnalyzeUploadRequest.SerializeToString,
             ser_dot_v1_dot_analysis__pb2.AnalyzeCallResponse.FromString,
             options,
             channel_credentials,
