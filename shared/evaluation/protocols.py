@@ -68,6 +68,8 @@ class Split:
         if len(self.train) == 0 and self.pretrain is None and self.protocol != "test_only":
             raise SpecError(f"split {self.name!r}: empty training set")
         parts = {"train": self.train, "valid": self.valid, "test": self.test, "pretrain": self.pretrain}
+        if self.protocol == "final_fit":  # its test part is the training data by definition: a fit check
+            parts["test"] = None
         for a, b in (("train", "test"), ("valid", "test"), ("pretrain", "test"), ("train", "valid")):
             ma, mb = parts[a], parts[b]
             if ma is None or mb is None:

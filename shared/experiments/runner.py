@@ -406,7 +406,9 @@ class ExperimentRun:
             protocol=spec.protocol.kind,
             metrics={"pooled": {m: round(getattr(agg.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")},
                      "by_test": {k: {m: round(getattr(a.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")}
-                                 for k, a in report.by_test_key().items()}},
+                                 for k, a in report.by_test_key().items()},
+                     **({"note": "final_fit: these metrics are on the training data (a fit check), not a "
+                                 "generalisation estimate"} if spec.protocol.kind == "final_fit" else {})},
             training={**self.train_config.to_dict(), "normalization": spec.normalization,
                       "speaker_encoder": spec.speaker.encoder if self.arch.uses_speaker else None,
                       "balancing": spec.balancing, "spec_name": spec.name,
@@ -424,6 +426,7 @@ class ExperimentRun:
 CORPUS_LICENCES = {
     "ravdess": "RAVDESS: CC BY-NC-SA 4.0", "tess": "TESS: CC BY-NC-ND 4.0", "savee": "SAVEE: free for research use",
     "crema-d": "CREMA-D: ODbL", "emodb": "EmoDB: research use", "iemocap": "IEMOCAP: research licence",
+    "urdu": "URDU: research use only", "turevdb": "TurEV-DB: CC BY-NC-ND 4.0",
 }
 
 

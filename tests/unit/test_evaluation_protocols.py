@@ -8,11 +8,13 @@ from shared.evaluation.protocols import (
     SpeakerLeak,
     Split,
     cross_corpus,
+    final_fit,
     leave_one_corpus_out,
     leave_one_language_out,
     leave_one_speaker_out,
     pretrain_finetune_kfold,
     speaker_kfold,
+    test_only,
 )
 
 LAYOUT = {  # corpus: (language, speakers, items per speaker)
@@ -139,3 +141,19 @@ def test_split_refuses_speaker_leaks_and_serialises(manifest):
     assert d["train"]["items"] == 24 and d["valid"] is None and len(d["test"]["digest"]) == 16
     with pytest.raises(SpecError):
         cross_corpus(manifest, ["c1"], ["c2"], normalization="per_call")
+
+
+def test_final_fit_trains_on_everything_and_says_its_test_is_the_training_data(manifest):
+    [split] = final_fit(manifest, ["c1", "c2"])
+    assert len(split.train) == 6 * 4 + 4 * 5 and [i.key for i in split.test] == [i.key for i in split.train]
+    assert split.details["test_is_training_data"] is True and split.valid is None
+    with pytest.raises(SpeakerLeak):  # any other protocol still refuses the same overlap
+        Split(name="x", train=split.train, valid=None, test=split.test, protocol="cross_corpus")
+
+
+def test_test_only_evaluates_each_corpus_and_trains_nothing(manifest):
+    splits = test_only(manifest, ["c3", "c4"])
+    assert [s.name for s in splits] == ["test-c3", "test-c4"]
+    assert all(len(s.train) == 0 for s in splits) and [len(s.test) for s in splits] == [10, 6]
+    with pytest.raises(SpecError):
+        Split(name="x", train=splits[0].train, valid=None, test=splits[0].test, protocol="cross_corpus")
