@@ -55,6 +55,7 @@ class Settings:
 
     addresses: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = 64 * 1024 * 1024
+    max_inflight_bytes: int = 128 * 1024 * 1024
     max_audio_bytes: int = 512 * 1024 * 1024
     max_audio_seconds: float = 4 * 3600.0
     min_audio_ms: int = 100
@@ -92,6 +93,7 @@ class Settings:
         return cls(
             addresses=addresses,
             max_message_bytes=_int(env, "SER_MAX_MESSAGE_MB", 64) * 1024 * 1024,
+            max_inflight_bytes=_int(env, "SER_MAX_INFLIGHT_MB", 2 * _int(env, "SER_MAX_MESSAGE_MB", 64)) * 1024 * 1024,
             max_audio_bytes=_int(env, "SER_MAX_AUDIO_MB", 512) * 1024 * 1024,
             max_audio_seconds=_float(env, "SER_MAX_AUDIO_SECONDS", 4 * 3600.0),
             min_audio_ms=_int(env, "SER_MIN_AUDIO_MS", 100),
@@ -141,6 +143,8 @@ class Settings:
 ENV_DOCS: dict[str, str] = {
     "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, inference 50054)",
     "SER_MAX_MESSAGE_MB": "largest gRPC message a server accepts or sends, MiB (default 64)",
+    "SER_MAX_INFLIGHT_MB": "bytes of large (1 MiB+) requests a server works on at once; more wait for room, up to "
+                           "their deadline, then RESOURCE_EXHAUSTED overloaded, MiB (default 2 x SER_MAX_MESSAGE_MB)",
     "SER_MAX_AUDIO_MB": "largest encoded audio payload or file decoded, MiB (default 512)",
     "SER_MAX_AUDIO_SECONDS": "longest decoded audio accepted, seconds (default 14400)",
     "SER_MIN_AUDIO_MS": "shortest audio accepted, ms (default 100)",
