@@ -62,16 +62,12 @@ def _output(paths: PathPolicy, output_dir: str | None) -> str | None:
     return None if output_dir is None else str(paths.write(output_dir))
 
 
-class SegmentBatchSpec(_Spec):
-    """Segment every recording of a folder, a manifest file (one path a line, or JSONL with ``path``) or a list."""
+class _BatchSpec(_Spec):
+    """What every batch job reads and writes: explicit files and/or a manifest, and an output folder."""
 
     inputs: list[str] = Field(default_factory=list, description="audio file paths")
     manifest: str | None = Field(None, description="a folder, a .txt/.jsonl/.csv manifest or one audio file")
-    output_dir: str | None = Field(None, description="where <job_id>/segments.jsonl is written; "
-                                                     "None = <SER_ARTIFACTS_DIR>/jobs")
-    keep_channels: bool = True
-    normalize: Literal["none", "peak", "loudness"] = "none"
-    vad: VadSpec = VadSpec()
+    output_dir: str | None = None
 
     @field_validator("inputs")
     @classmethod
@@ -88,6 +84,16 @@ class SegmentBatchSpec(_Spec):
         return self.model_copy(update={"inputs": _read_all(paths, self.inputs),
                                        "manifest": _manifest(paths, self.manifest),
                                        "output_dir": _output(paths, self.output_dir)})
+
+
+class SegmentBatchSpec(_BatchSpec):
+    """Segment every recording of a folder, a manifest file (a list, JSONL or CSV with ``path``) or a list."""
+
+    output_dir: str | None = Field(None, description="where <job_id>/segments.jsonl is written; "
+                                                     "None = <SER_ARTIFACTS_DIR>/jobs")
+    keep_channels: bool = True
+    normalize: Literal["none", "peak", "loudness"] = "none"
+    vad: VadSpec = VadSpec()
 
 
 class CorpusRef(_Spec):
@@ -154,7 +160,7 @@ class FitSpeakerPcaSpec(_FitSpec):
 MODEL_REF = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[A-Za-z0-9][A-Za-z0-9._-]{0,127})?$"
 
 
-class AnalyzeBatchSpec(_Spec):
+class AnalyzeBatchSpec(_BatchSpec):
     """Full call analysis of every recording of a folder, list or JSONL manifest, through the gateway.
 
     ``options`` are ser.v1.AnalyzeOptions in their JSON form (proto field names), so a spec and an
@@ -163,8 +169,6 @@ class AnalyzeBatchSpec(_Spec):
     which skip files already analysed there unless ``redo_finished``.
     """
 
-    inputs: list[str] = Field(default_factory=list, description="audio file paths")
-    manifest: str | None = Field(None, description="a folder, a .txt/.jsonl/.csv manifest or one audio file")
     output_dir: str | None = Field(None, description="results folder; None = <SER_ARTIFACTS_DIR>/jobs/<job_id>")
     model: str | None = Field(None, pattern=MODEL_REF,
                               description="NAME[:VERSION_OR_ALIAS]; None = options.model or 'default'")
@@ -174,13 +178,6 @@ class AnalyzeBatchSpec(_Spec):
     call_timeout_s: float = Field(600.0, gt=0, le=MAX_CALL_TIMEOUT_S, description="deadline of one AnalyzeCall, s")
     attempts: int = Field(3, ge=1, le=10, description="tries per file on UNAVAILABLE / RESOURCE_EXHAUSTED")
     gateway: str | None = Field(None, description="host:port of the gateway; None = SER_GATEWAY_ADDR")
-
-    @field_validator("inputs")
-    @classmethod
-    def _no_empty_paths(cls, value: list[str]) -> list[str]:
-        if any(not p.strip() for p in value):
-            raise ValueError("inputs contains an empty path")
-        return value
 
     @field_validator("options")
     @classmethod
@@ -197,15 +194,9 @@ class AnalyzeBatchSpec(_Spec):
         return options
 
     def model_post_init(self, __context: Any) -> None:
-        if not self.inputs and not self.manifest:
-            raise ValueError("give inputs (a list of files) or manifest (a folder or list file)")
+        super().model_post_init(__context)
         if self.model and self.options.get("model"):
             raise ValueError("set the model once: `model` or `options.model`, not both")
-
-    def confined(self, paths: PathPolicy) -> Self:
-        return self.model_copy(update={"inputs": _read_all(paths, self.inputs),
-                                       "manifest": _manifest(paths, self.manifest),
-                                       "output_dir": _output(paths, self.output_dir)})
 
 
 SPEC_TYPES: dict[str, type[BaseModel]] = {"segment_batch": SegmentBatchSpec, "analyze_batch": AnalyzeBatchSpec,
