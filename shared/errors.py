@@ -65,9 +65,16 @@ class ConfigMismatch(SerError):
 
 
 class Overloaded(SerError):
-    """A bounded queue is full (maps to RESOURCE_EXHAUSTED)."""
+    """A bounded queue is full (maps to RESOURCE_EXHAUSTED): transient, worth another try later."""
 
     code = "overloaded"
+
+
+class MessageTooLarge(SerError):
+    """A request or reply over a gRPC message limit (RESOURCE_EXHAUSTED, often from gRPC itself): final for
+    that request, since sending it again gives the same answer. Distinct from ``Overloaded``."""
+
+    code = "message_too_large"
 
 
 class SpecError(InvalidInput):

@@ -17,6 +17,7 @@ SERVICE_PORTS: dict[str, int] = {
     "speaker": 50053,
     "inference": 50054,
 }
+DEFAULT_CORPORA_ROOT = "../shared/corpora"
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -44,12 +45,17 @@ def _path(env: Mapping[str, str], key: str) -> Path | None:
     return Path(raw) if raw else None
 
 
+def _paths(env: Mapping[str, str], key: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in env.get(key, "").split(os.pathsep) if p.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob the services, workers and CLI read. Env var names are in ``ENV_DOCS``."""
 
     addresses: dict[str, str] = field(default_factory=dict)
     max_message_bytes: int = 64 * 1024 * 1024
+    max_inflight_bytes: int = 128 * 1024 * 1024
     max_audio_bytes: int = 512 * 1024 * 1024
     max_audio_seconds: float = 4 * 3600.0
     min_audio_ms: int = 100
@@ -58,6 +64,8 @@ class Settings:
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may carry a password
     artifacts_dir: Path = Path("artifacts")
     data_roots: tuple[Path, ...] = ()
+    output_roots: tuple[Path, ...] = ()
+    corpora_root: Path = Path(DEFAULT_CORPORA_ROOT)
     torch_threads: int = 1
     log_level: str = "INFO"
     log_json: bool = True
@@ -66,6 +74,7 @@ class Settings:
     tls_key: Path | None = None
     tls_ca: Path | None = None
     gateway_token: str = field(default="", repr=False)
+    service_token: str = field(default="", repr=False)
 
     def address(self, service: str) -> str:
         try:
@@ -80,11 +89,11 @@ class Settings:
             name: env.get(f"SER_{name.upper()}_ADDR") or f"127.0.0.1:{port}"
             for name, port in SERVICE_PORTS.items()
         }
-        roots = tuple(Path(p) for p in env.get("SER_DATA_ROOTS", "").split(os.pathsep) if p)
         roles = tuple(r.strip() for r in env.get("SER_CALL_CHANNELS", "agent,customer").split(",") if r.strip())
         return cls(
             addresses=addresses,
             max_message_bytes=_int(env, "SER_MAX_MESSAGE_MB", 64) * 1024 * 1024,
+            max_inflight_bytes=_int(env, "SER_MAX_INFLIGHT_MB", 2 * _int(env, "SER_MAX_MESSAGE_MB", 64)) * 1024 * 1024,
             max_audio_bytes=_int(env, "SER_MAX_AUDIO_MB", 512) * 1024 * 1024,
             max_audio_seconds=_float(env, "SER_MAX_AUDIO_SECONDS", 4 * 3600.0),
             min_audio_ms=_int(env, "SER_MIN_AUDIO_MS", 100),
@@ -92,7 +101,9 @@ class Settings:
             channel_roles=roles or ("agent", "customer"),
             redis_url=env.get("SER_REDIS_URL", "redis://127.0.0.1:6379/0"),
             artifacts_dir=Path(env.get("SER_ARTIFACTS_DIR", "artifacts")),
-            data_roots=roots,
+            data_roots=_paths(env, "SER_DATA_ROOTS"),
+            output_roots=_paths(env, "SER_OUTPUT_ROOTS"),
+            corpora_root=Path(env.get("SER_CORPORA") or DEFAULT_CORPORA_ROOT),
             torch_threads=_int(env, "SER_TORCH_THREADS", 1),
             log_level=env.get("SER_LOG_LEVEL", "INFO").upper(),
             log_json=env.get("SER_LOG_JSON", "1") not in ("0", "false", "no"),
@@ -101,12 +112,39 @@ class Settings:
             tls_key=_path(env, "SER_TLS_KEY"),
             tls_ca=_path(env, "SER_TLS_CA"),
             gateway_token=env.get("SER_GATEWAY_TOKEN", "").strip(),
+            service_token=env.get("SER_SERVICE_TOKEN", "").strip(),
         )
+
+    def token_for(self, service: str) -> str:
+        """The bearer token a client sends to ``service``: the gateway's, or the one the internal services share."""
+        return self.gateway_token if service == "gateway" else self.service_token
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in an error, a log line or a report: the tokens, the Redis URL and
+        its password. Longest first, so a URL is masked whole before its password alone."""
+        from urllib.parse import urlsplit
+
+        try:
+            password = urlsplit(self.redis_url).password or ""
+        except ValueError:
+            password = ""
+        values = {self.gateway_token, self.service_token, password}
+        if password:
+            values.add(self.redis_url)
+        return tuple(sorted((v for v in values if v), key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``***``: the last guard before an error is recorded or logged."""
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
 
 
 ENV_DOCS: dict[str, str] = {
     "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, inference 50054)",
     "SER_MAX_MESSAGE_MB": "largest gRPC message a server accepts or sends, MiB (default 64)",
+    "SER_MAX_INFLIGHT_MB": "bytes of large (1 MiB+) requests a server works on at once; more wait for room, up to "
+                           "their deadline, then RESOURCE_EXHAUSTED overloaded, MiB (default 2 x SER_MAX_MESSAGE_MB)",
     "SER_MAX_AUDIO_MB": "largest encoded audio payload or file decoded, MiB (default 512)",
     "SER_MAX_AUDIO_SECONDS": "longest decoded audio accepted, seconds (default 14400)",
     "SER_MIN_AUDIO_MS": "shortest audio accepted, ms (default 100)",
@@ -114,7 +152,10 @@ ENV_DOCS: dict[str, str] = {
     "SER_CALL_CHANNELS": "role of each channel of a call recording (default agent,customer)",
     "SER_REDIS_URL": "Celery broker and result backend (default redis://127.0.0.1:6379/0)",
     "SER_ARTIFACTS_DIR": "model registry, vocabularies, PCA, feature cache, job outputs (default ./artifacts)",
-    "SER_DATA_ROOTS": "os.pathsep-separated folders that manifests and specs may read from",
+    "SER_DATA_ROOTS": "os.pathsep-separated folders that jobs and requests may read from (inputs, manifests, the "
+                      "paths inside manifests, corpus roots); unset = no read restriction",
+    "SER_OUTPUT_ROOTS": "os.pathsep-separated folders, besides SER_ARTIFACTS_DIR, that jobs may write results into "
+                        "(`output_dir`); anything else is refused before the job is queued",
     "SER_TORCH_THREADS": "torch/OpenMP threads per process (default 1, so workers do not oversubscribe cores)",
     "SER_LOG_LEVEL": "log level (default INFO)",
     "SER_LOG_JSON": "1 for JSON log lines, 0 for plain text (default 1)",
@@ -122,7 +163,10 @@ ENV_DOCS: dict[str, str] = {
     "SER_TLS_CERT": "PEM certificate (chain) this process serves TLS with and presents to servers; with SER_TLS_KEY",
     "SER_TLS_KEY": "PEM private key of SER_TLS_CERT; unset (with SER_TLS_CERT) = plaintext gRPC",
     "SER_TLS_CA": "PEM CA bundle: servers require client certificates it signed (mTLS), clients verify servers with it",
-    "SER_GATEWAY_TOKEN": "bearer token the gateway requires (`authorization: Bearer <token>`); empty = no token check",
+    "SER_GATEWAY_TOKEN": "bearer token the gateway requires (`authorization: Bearer <token>`) and every gateway "
+                         "client (CLI, workers) sends; empty = no token check",
+    "SER_SERVICE_TOKEN": "bearer token preprocess, features, speaker and inference require and the gateway and "
+                         "workers send; empty = no token check (rely on mTLS or network policy)",
     "SER_ROLE": "container role for deploy/entrypoint.sh: service or worker (default service)",
     "SER_SERVICE": "which gRPC service a service container runs (gateway, preprocess, features, speaker, inference)",
     "SER_QUEUES": "comma-separated Celery queues a worker container consumes (default default)",
@@ -138,4 +182,6 @@ ENV_DOCS: dict[str, str] = {
     "SER_REGISTRY_POLL_S": "how often inference checks the registry for new versions/aliases, s (default 2)",
     "SER_METRICS_PORT": "inference Prometheus HTTP port; unset = none, 0 = any free port",
     "SER_PRELOAD_MODELS": "1: inference loads every model's default version at start (default 1)",
+    "SER_CORPORA": "where recipes and benchmarks find the corpora, `${SER_CORPORA}` in a corpus root "
+                   "(default ../shared/corpora)",
 }

@@ -51,7 +51,7 @@ def print_summary(path: Path, limit: int = 20) -> None:
 
 
 def run_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from services.cli.jobs import describe, make_client, watch
+    from services.cli.jobs import describe, exit_status, make_client, watch
 
     client = make_client(settings)
     job = client.submit("analyze_batch", spec_from_args(args))
@@ -63,7 +63,7 @@ def run_batch(args: argparse.Namespace, settings: Settings) -> int:
     print(describe(job))
     if job.result.get("summary"):
         print_summary(Path(job.result["summary"]))
-    return 0 if job.state.value == "SUCCEEDED" else 1
+    return exit_status(job)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -38,7 +38,7 @@ def run_experiment_command(args: argparse.Namespace, settings: Settings) -> int:
     kind = "evaluate" if args.command == "eval" else "train"
     if args.local:
         return run_local(kind, args.spec, args.set or [], args.out, settings)
-    from services.cli.jobs import describe, make_client, watch
+    from services.cli.jobs import describe, exit_status, make_client, watch
 
     spec = load_spec(args.spec, parse_overrides(args.set or []))
     client = make_client(settings)
@@ -48,7 +48,7 @@ def run_experiment_command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     job = watch(client, job.id)
     print(describe(job))
-    return 0 if job.state.value == "SUCCEEDED" else 1
+    return exit_status(job)
 
 
 def list_architectures() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from services.cli.jobs import describe, make_client, watch
+from services.cli.jobs import describe, exit_status, make_client, watch
 from shared.errors import SpecError
 from shared.settings import Settings
 
@@ -49,4 +49,4 @@ def run_fit(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     job = watch(client, job.id)
     print(describe(job))
-    return 0 if job.state.value == "SUCCEEDED" else 1
+    return exit_status(job)

@@ -8,14 +8,24 @@ import json
 from tqdm import tqdm
 
 from services.jobs.client import JobClient
-from services.jobs.store import Job, JobStore
+from services.jobs.store import Job, JobState, JobStore
 from shared.settings import Settings
+
+NOT_FINISHED = 2  # `ser jobs get` of a job still pending or running
 
 
 def make_client(settings: Settings) -> JobClient:
+    """Submitting writes straight to Redis (SER_REDIS_URL): its password is what authorises a submit."""
     from services.jobs.app import make_app
 
-    return JobClient(make_app(settings), JobStore.from_url(settings.redis_url))
+    return JobClient(make_app(settings), JobStore.from_url(settings.redis_url), settings)
+
+
+def exit_status(job: Job) -> int:
+    """0 only for SUCCEEDED (every item succeeded); 1 for PARTIAL, FAILED or CANCELLED; 2 while unfinished."""
+    if job.state is JobState.SUCCEEDED:
+        return 0
+    return 1 if job.state.finished else NOT_FINISHED
 
 
 def describe(job: Job) -> str:
@@ -23,6 +33,8 @@ def describe(job: Job) -> str:
     lines = [f"job {job.id}  {job.kind}  {job.state.value}  {job.progress:.0%} ({job.done}/{job.total})",
              f"  created {when}, attempts {job.attempts}" + ("  [cancel requested]" if job.cancel_requested else ""),
              f"  {job.message}"]
+    if job.items_failed:
+        lines.append(f"  failed items: {job.items_failed} of {job.items_failed + job.items_completed}")
     if job.error:
         lines.append(f"  error: {job.error}")
     if job.result:
@@ -53,14 +65,17 @@ def run_jobs(args: argparse.Namespace, settings: Settings) -> int:
         if args.watch:
             job = watch(client, job.id)
             print(describe(job))
-            return 0 if job.state.value == "SUCCEEDED" else 1
+            return exit_status(job)
         return 0
     if cmd == "get":
-        print(describe(client.get(args.job_id)))
-    elif cmd == "watch":
+        job = client.get(args.job_id)
+        print(describe(job))
+        return exit_status(job)
+    if cmd == "watch":
         job = watch(client, args.job_id)
         print(describe(job))
-    elif cmd == "cancel":
+        return exit_status(job)
+    if cmd == "cancel":
         print(describe(client.cancel(args.job_id)))
     elif cmd == "list":
         for job in client.list(limit=args.limit):

@@ -256,13 +256,19 @@ def rpc_failure(exc: Any, args: argparse.Namespace, settings: Settings) -> str |
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import grpc
+
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     try:
         return int(args.func(args, settings) or 0)
     except SerError as exc:
-        print(f"error ({exc.code}): {exc}", file=sys.stderr)
+        print(f"error ({exc.code}): {settings.redact(str(exc))}", file=sys.stderr)
         return 2
+    except grpc.RpcError as exc:  # a status from a service (UNAUTHENTICATED, UNAVAILABLE...): a message, not a traceback
+        code, details = (exc.code().name, exc.details()) if isinstance(exc, grpc.Call) else ("UNKNOWN", str(exc))
+        print(f"error ({code}): {settings.redact(details or code)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

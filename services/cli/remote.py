@@ -14,7 +14,7 @@ def prepare_remote(data: bytes, settings: Settings, *, keep_channels: bool = Tru
                    timeout_s: float = 60.0) -> tuple[float, list[Segment]]:
     from services.common.client import channel
 
-    with channel(settings.address("preprocess"), settings) as ch:
+    with channel(settings.address("preprocess"), settings, service="preprocess") as ch:
         stub = preprocess_pb2_grpc.PreprocessStub(ch)
         request = preprocess_pb2.PrepareRequest(
             audio=common_pb2.AudioPayload(encoded=common_pb2.EncodedAudio(data=data)),

@@ -112,7 +112,8 @@ def ensure_redis(settings: Settings, state: StackState | None = None) -> bool:
 def _spawn(name: str, argv: list[str], settings: Settings) -> subprocess.Popen:
     logs = settings.artifacts_dir / "run" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(settings.torch_threads), "PYTHONUNBUFFERED": "1"}
+    # MALLOC_ARENA_MAX as in the image: glibc keeps a heap per RPC thread otherwise (services.common.runtime)
+    env = {"MALLOC_ARENA_MAX": "2", **os.environ, "OMP_NUM_THREADS": str(settings.torch_threads), "PYTHONUNBUFFERED": "1"}
     with open(logs / f"{name}.log", "ab") as log:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 

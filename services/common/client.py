@@ -1,4 +1,9 @@
-"""Client channels with the platform's limits, keepalive and retries for idempotent calls."""
+"""Client channels with the platform's limits, keepalive, retries for idempotent calls, TLS and the bearer token.
+
+``channel`` is the one place a client channel is built, so every client (the CLI, the workers' gateway
+client, the gateway's downstream calls) authenticates the same way: to the gateway with
+SER_GATEWAY_TOKEN, to preprocess, features, speaker and inference with SER_SERVICE_TOKEN.
+"""
 from __future__ import annotations
 
 import json
@@ -52,14 +57,16 @@ def channel_options(settings: Settings) -> list[tuple[str, object]]:
     ]
 
 
-def channel(address: str, settings: Settings, *, token: str = "") -> grpc.Channel:
-    """A channel to ``host:port``: TLS (mTLS with a client certificate) when SER_TLS_* are set, plaintext
-    otherwise; ``token`` (the gateway's SER_GATEWAY_TOKEN) is sent as ``authorization: Bearer`` on every call."""
+def channel(address: str, settings: Settings, *, service: str = "gateway", token: str | None = None) -> grpc.Channel:
+    """A channel to the ``service`` at ``host:port``: TLS (mTLS with a client certificate) when SER_TLS_* are
+    set, plaintext otherwise. Every call carries ``authorization: Bearer <token>`` with the token that
+    service requires (``settings.token_for``: SER_GATEWAY_TOKEN for the gateway, SER_SERVICE_TOKEN for
+    the others), or ``token`` when given; nothing when it is empty."""
     credentials = channel_credentials(settings)
     options = channel_options(settings)
     ch = (grpc.insecure_channel(address, options=options) if credentials is None
           else grpc.secure_channel(address, credentials, options=options))
-    return with_token(ch, token)
+    return with_token(ch, settings.token_for(service) if token is None else token)
 
 
 def wait_healthy(
@@ -72,7 +79,7 @@ def wait_healthy(
     """Block until grpc health reports SERVING for ``service`` at ``address``; TimeoutError otherwise."""
     deadline = time.monotonic() + timeout
     last: str = "no answer"
-    with channel(address, settings or Settings.from_env()) as ch:
+    with channel(address, settings or Settings.from_env(), token="") as ch:  # health checks need no token
         stub = health_pb2_grpc.HealthStub(ch)
         while True:
             remaining = deadline - time.monotonic()

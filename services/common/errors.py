@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import grpc
 
 from services.common.deadlines import RequestExpired, expired
-from shared.errors import ConfigMismatch, InvalidInput, NotFound, Overloaded, SerError
+from shared.errors import ConfigMismatch, InvalidInput, MessageTooLarge, NotFound, Overloaded, SerError
 
 ERROR_CODE_METADATA_KEY = "ser-error-code"
 
@@ -21,10 +21,27 @@ _STATUS_BY_TYPE: tuple[tuple[type[SerError], grpc.StatusCode], ...] = (
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (Overloaded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (MessageTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ConfigMismatch, grpc.StatusCode.FAILED_PRECONDITION),
 )
 
 log = logging.getLogger("ser.rpc")
+
+
+def status_error_code(code: grpc.StatusCode, error_code: str, details: str) -> str:
+    """The stable code of a status a client received: the server's ``ser-error-code`` trailer when it sent
+    one; for RESOURCE_EXHAUSTED without one (gRPC's own message size limit, "... larger than max ..."),
+    ``message_too_large``, else ``overloaded``, so a too-large item is never mistaken for a full queue."""
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and error_code not in (Overloaded.code, MessageTooLarge.code):
+        return MessageTooLarge.code if "larger than max" in details else Overloaded.code
+    return error_code
+
+
+def trailer_code(exc: grpc.Call) -> str:
+    try:
+        return next((str(v) for k, v in (exc.trailing_metadata() or ()) if k == ERROR_CODE_METADATA_KEY), "")
+    except Exception:  # noqa: BLE001 - a channel-level error has no metadata
+        return ""
 
 
 @dataclass(frozen=True)
@@ -46,8 +63,10 @@ def map_exception(exc: BaseException) -> MappedError:
                 return MappedError(code, str(exc) or cls.__name__, exc.code)
         return MappedError(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}", exc.code)
     if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
-        # a downstream call failed: pass its status through (UNAVAILABLE stays retryable)
-        return MappedError(exc.code(), exc.details() or exc.code().name, "downstream")
+        # a downstream call failed: pass its status and stable code through (UNAVAILABLE stays retryable,
+        # a full queue stays ``overloaded``, a too-large message ``message_too_large``)
+        details = exc.details() or exc.code().name
+        return MappedError(exc.code(), details, status_error_code(exc.code(), trailer_code(exc), details) or "downstream")
     ref = uuid.uuid4().hex[:12]
     return MappedError(grpc.StatusCode.INTERNAL, f"internal error (ref {ref})", f"internal:{ref}")
 

@@ -19,12 +19,19 @@ log = logging.getLogger("ser.rpc")
 _QUIET_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 
-def _final_status(context: grpc.ServicerContext, raised: BaseException | None) -> str:
+# How a handler ended, for the access log. A name, not the exception: the exception's traceback holds
+# the handler's frames, and so the request; kept in a local of the frame it passed through, it forms a
+# reference cycle that pins every failed request's payload (60 MiB hostile uploads: ~2 GiB RSS) until the
+# cyclic GC happens to run.
+RAISED, CLIENT_GONE = "raised", "client_gone"
+
+
+def _final_status(context: grpc.ServicerContext, ended: str) -> str:
     code = context.code()
     if code is not None:
         return code.name
-    if raised is not None:
-        return "CANCELLED" if isinstance(raised, GeneratorExit) else "UNKNOWN"
+    if ended:
+        return "CANCELLED" if ended == CLIENT_GONE else "UNKNOWN"
     if not context.is_active():
         remaining = context.time_remaining()
         return "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
@@ -60,16 +67,16 @@ class RpcInterceptor(grpc.ServerInterceptor):
     def _unary(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str, level: int) -> Callable:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Any:
             start = time.perf_counter()
-            raised: BaseException | None = None
+            ended = ""
             try:
                 return behavior(request, context)
             except Exception as exc:
-                raised = exc
+                ended = RAISED
                 if already_set(context):
                     raise
                 abort_with(exc, context, method)
             finally:
-                _log_rpc(method, context, start, raised, level)
+                _log_rpc(method, context, start, ended, level)
 
         return wrapped
 
@@ -77,27 +84,25 @@ class RpcInterceptor(grpc.ServerInterceptor):
     def _stream(behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]], method: str, level: int) -> Callable:
         def wrapped(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             start = time.perf_counter()
-            raised: BaseException | None = None
+            ended = ""
             try:
                 yield from behavior(request, context)
             except Exception as exc:
-                raised = exc
+                ended = RAISED
                 if already_set(context):
                     raise
                 abort_with(exc, context, method)
-            except GeneratorExit as exc:  # the client went away mid-stream
-                raised = exc
+            except GeneratorExit:  # the client went away mid-stream
+                ended = CLIENT_GONE
                 raise
             finally:
-                _log_rpc(method, context, start, raised, level)
+                _log_rpc(method, context, start, ended, level)
 
         return wrapped
 
 
-def _log_rpc(
-    method: str, context: grpc.ServicerContext, start: float, raised: BaseException | None, level: int
-) -> None:
-    status = _final_status(context, raised)
+def _log_rpc(method: str, context: grpc.ServicerContext, start: float, ended: str, level: int) -> None:
+    status = _final_status(context, ended)
     log.log(
         level,
         "rpc %s %s",

@@ -1,10 +1,12 @@
-"""Structured logging: one JSON object per line, so log shippers need no parsing rules."""
+"""Structured logging: one JSON object per line, so log shippers need no parsing rules; secrets
+(``Settings.secrets``: the tokens, the Redis URL and password) never reach a log line."""
 from __future__ import annotations
 
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.settings import Settings
@@ -31,13 +33,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RedactingFormatter(logging.Formatter):
+    """Another formatter's output with every secret masked (messages, extra fields and tracebacks alike)."""
+
+    def __init__(self, inner: logging.Formatter, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self.inner, self.redact = inner, redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redact(self.inner.format(record))
+
+
+def redact_handlers(logger: logging.Logger, settings: Settings) -> None:
+    """Mask secrets in what ``logger``'s handlers write (for loggers set up by others, e.g. Celery's)."""
+    for handler in logger.handlers:
+        if not isinstance(handler.formatter, RedactingFormatter):
+            handler.setFormatter(RedactingFormatter(handler.formatter or logging.Formatter(), settings.redact))
+
+
 def configure_logging(settings: Settings, *, stream: Any = None) -> None:
-    """Set up the root logger from settings (level, JSON or plain text). Idempotent."""
+    """Set up the root logger from settings (level, JSON or plain text, secrets masked). Idempotent."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    if settings.log_json:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    inner = (JsonFormatter() if settings.log_json
+             else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(RedactingFormatter(inner, settings.redact))
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_ser_handler", False)]:
         root.removeHandler(old)

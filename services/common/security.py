@@ -4,8 +4,10 @@
   (clients must present a certificate that CA signed). A client verifies servers against
   SER_TLS_CA (system roots when unset) and presents SER_TLS_CERT/KEY when both are set. One file
   set per process serves both roles, which is how the gateway talks to its downstream services.
-- A bearer token on the gateway (SER_GATEWAY_TOKEN): external callers must send
-  ``authorization: Bearer <token>``; health checks stay open so probes work without it.
+- Bearer tokens: the gateway requires SER_GATEWAY_TOKEN, preprocess, features, speaker and inference
+  require SER_SERVICE_TOKEN (sent by the gateway and the workers), when set. Callers send
+  ``authorization: Bearer <token>`` (``services.common.client.channel`` does, for every client);
+  health checks stay open so probes work without it.
 - ``mask_url`` hides the password of a Redis URL wherever one is printed or logged.
 """
 from __future__ import annotations
@@ -126,9 +128,10 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
         return _denying_handler(handler, reason)
 
 
-def gateway_interceptors(settings: Settings) -> list[grpc.ServerInterceptor]:
-    """The gateway's extra interceptors: the token check when SER_GATEWAY_TOKEN is set."""
-    return [BearerTokenInterceptor(settings.gateway_token)] if settings.gateway_token else []
+def auth_interceptors(service: str, settings: Settings) -> list[grpc.ServerInterceptor]:
+    """The token check of server ``service`` when its token is set (``settings.token_for``), else none."""
+    token = settings.token_for(service)
+    return [BearerTokenInterceptor(token)] if token else []
 
 
 class _MetadataInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,

@@ -1,8 +1,9 @@
 """Build and run a gRPC server the same way for every service.
 
 Every server gets: grpc health v1, server reflection, the configured message size limit, a thread
-pool of ``settings.grpc_workers``, the error/access-log interceptor, TLS or mTLS when configured
-(``services.common.security``), and a graceful stop.
+pool of ``settings.grpc_workers``, the error/access-log interceptor, TLS or mTLS when configured and
+the bearer-token check when its token is set (``services.common.security``), a bound on the large
+requests it works on at once (``services.common.budget``), capped malloc arenas, and a graceful stop.
 """
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.budget import InflightBytes, InflightInterceptor
 from services.common.interceptor import RpcInterceptor
-from services.common.security import server_credentials
+from services.common.runtime import bound_malloc_arenas
+from services.common.security import auth_interceptors, server_credentials
 from shared.settings import Settings
 
 log = logging.getLogger("ser.server")
@@ -76,13 +79,17 @@ def build_server(
 
     ``port=None`` uses the port of ``settings.address(name)``; ``port=0`` binds an ephemeral port.
     ``health_services`` are full service names (``ser.v1.Preprocess``); each, and the overall
-    ``""`` service, is reported SERVING, and each is listed by reflection. ``interceptors`` run
-    inside the error/access-log one (so what they refuse is logged with its status).
+    ``""`` service, is reported SERVING, and each is listed by reflection. The token check
+    (``auth_interceptors``), the bound on large requests in progress (``services.common.budget``)
+    and ``interceptors`` run inside the error/access-log one (so what they refuse is logged with its
+    status).
     """
     address = settings.address(name)
+    bound_malloc_arenas()  # before the RPC threads exist, so they share a few arenas
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=f"{name}-rpc"),
-        interceptors=[RpcInterceptor(), *interceptors],
+        interceptors=[RpcInterceptor(), *auth_interceptors(name, settings),
+                      InflightInterceptor(InflightBytes(settings.max_inflight_bytes)), *interceptors],
         options=server_options(settings),
     )
     register(server)

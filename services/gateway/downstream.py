@@ -2,7 +2,7 @@
 
 Every call carries the caller's remaining time (minus a small margin for the gateway's own work),
 so a downstream service never works for a client that has given up. Channels come from
-``services.common.client.channel``: idempotent methods retry UNAVAILABLE with backoff (about
+``services.common.client.channel`` (which sends SER_SERVICE_TOKEN): idempotent methods retry UNAVAILABLE with backoff (about
 0.7 s over 4 attempts), and nothing waits for a service to come up (no ``wait_for_ready``), so a
 dead downstream service gives the client UNAVAILABLE promptly instead of a hang.
 """
@@ -33,8 +33,8 @@ class Downstream:
     """Channels to preprocess and inference, opened once per gateway and closed with it."""
 
     def __init__(self, settings: Settings) -> None:
-        self._preprocess_channel = channel(settings.address("preprocess"), settings)
-        self._inference_channel = channel(settings.address("inference"), settings)
+        self._preprocess_channel = channel(settings.address("preprocess"), settings, service="preprocess")
+        self._inference_channel = channel(settings.address("inference"), settings, service="inference")
         self.preprocess = preprocess_pb2_grpc.PreprocessStub(self._preprocess_channel)
         self.inference = emotion_pb2_grpc.EmotionStub(self._inference_channel)
 

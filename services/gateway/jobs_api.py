@@ -10,7 +10,6 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -21,9 +20,10 @@ from ser.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 from services.common.deadlines import remaining_s
 from services.common.security import mask_url
 from services.jobs.client import TASK_NAMES, JobClient
+from services.jobs.specs import confine_spec, parse_spec
 from services.jobs.store import Job, JobState
 from shared.errors import InvalidInput
-from shared.paths import confine
+from shared.paths import PathPolicy
 from shared.settings import Settings
 from shared.spec_io import read_mapping
 
@@ -42,15 +42,11 @@ FIT_KINDS = {jobs_pb2.FIT_TARGET_VOCABULARY: "fit_vocabulary", jobs_pb2.FIT_TARG
 STATES: dict[JobState, int] = {
     JobState.PENDING: jobs_pb2.JOB_STATE_PENDING, JobState.RUNNING: jobs_pb2.JOB_STATE_RUNNING,
     JobState.RETRYING: jobs_pb2.JOB_STATE_RETRYING, JobState.SUCCEEDED: jobs_pb2.JOB_STATE_SUCCEEDED,
-    JobState.FAILED: jobs_pb2.JOB_STATE_FAILED, JobState.CANCELLED: jobs_pb2.JOB_STATE_CANCELLED,
+    JobState.PARTIAL: jobs_pb2.JOB_STATE_PARTIAL, JobState.FAILED: jobs_pb2.JOB_STATE_FAILED,
+    JobState.CANCELLED: jobs_pb2.JOB_STATE_CANCELLED,
 }
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 MAX_OFFSET = 10_000_000
-
-
-def _count(value: Any) -> int:
-    """A result's failure count: an int, or a list of failures."""
-    return value if isinstance(value, int) else len(value) if isinstance(value, (list, dict)) else 0
 
 
 def job_to_proto(job: Job) -> jobs_pb2.Job:
@@ -58,7 +54,7 @@ def job_to_proto(job: Job) -> jobs_pb2.Job:
     message = jobs_pb2.Job(
         id=job.id, kind=KINDS.get(job.kind, jobs_pb2.JOB_KIND_UNSPECIFIED), state=STATES[job.state],
         progress=jobs_pb2.JobProgress(fraction=job.progress, message=job.message, step=job.done,
-                                      total_steps=job.total, items_done=job.done, items_failed=_count(result.get("failed"))),
+                                      total_steps=job.total, items_done=job.done, items_failed=job.items_failed),
         spec=jobs_pb2.JobSpec(format=jobs_pb2.SPEC_FORMAT_JSON, text=json.dumps(job.spec, sort_keys=True)),
         result_uri=str(result.get("output_dir") or result.get("result_uri") or ""),
         created_unix_ms=int(job.created * 1000), attempts=job.attempts,
@@ -75,6 +71,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
 
     def __init__(self, settings: Settings, client: JobClient | Callable[[], JobClient] | None = None) -> None:
         self.settings = settings
+        self.paths = PathPolicy.from_settings(settings)
         self._client = client if isinstance(client, JobClient) else None
         self._factory = client if callable(client) and not isinstance(client, JobClient) else self._default_client
 
@@ -82,7 +79,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         from services.jobs.app import make_app
         from services.jobs.store import JobStore
 
-        return JobClient(make_app(self.settings), JobStore.from_url(self.settings.redis_url))
+        return JobClient(make_app(self.settings), JobStore.from_url(self.settings.redis_url), self.settings)
 
     @property
     def client(self) -> JobClient:
@@ -101,8 +98,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         if spec.text and spec.path:
             raise InvalidInput("a job spec has `text` or `path`, not both")
         if spec.path:
-            path = confine(Path(spec.path), self.settings.data_roots)
-            return read_mapping(path, "job")
+            return read_mapping(self.paths.read(spec.path), "job")
         if len(spec.text.encode()) > MAX_SPEC_BYTES:
             raise InvalidInput(f"inline spec is {len(spec.text.encode())} bytes; at most {MAX_SPEC_BYTES}")
         if not spec.text.strip():
@@ -110,9 +106,12 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         return read_mapping(spec.text if "\n" in spec.text else spec.text + "\n", "job")
 
     def _submit(self, kind: str, spec: dict[str, Any], context: grpc.ServicerContext) -> jobs_pb2.Job:
+        """Every path the spec names is checked against the gateway's own settings (INVALID_ARGUMENT) before
+        the job client, which checks again with its own, stores and queues it."""
         if kind not in TASK_NAMES:
             context.abort(grpc.StatusCode.UNIMPLEMENTED,
                           f"no worker task for {kind!r} jobs in this deployment; available: {sorted(TASK_NAMES)}")
+        confine_spec(parse_spec(kind, spec), self.paths)
         with self._redis(context):
             return job_to_proto(self.client.submit(kind, spec))
 
@@ -135,12 +134,12 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                             ) -> jobs_pb2.Job:
         if not request.input:
             raise InvalidInput("SubmitBatchAnalysis needs `input` (a folder or a manifest)")
-        confine(Path(request.input), self.settings.data_roots)
         if request.mode == jobs_pb2.BATCH_MODE_SEGMENT_ONLY:
             vad = MessageToDict(request.options.vad, preserving_proto_field_name=True)
             spec = {"manifest": request.input, "keep_channels": not request.options.mix_down,
-                    "output_dir": request.output_dir or str(self.settings.artifacts_dir / "jobs"),
                     "vad": {k: v for k, v in vad.items() if v}}
+            if request.output_dir:
+                spec["output_dir"] = request.output_dir
             return self._submit("segment_batch", spec, context)
         # services.jobs.specs.AnalyzeBatchSpec; no output_dir = a job folder under SER_ARTIFACTS_DIR
         spec = {"manifest": request.input, "redo_finished": request.redo_finished,

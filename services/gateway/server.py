@@ -8,7 +8,6 @@ from grpc_health.v1 import health
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 
 from services.common.logs import configure_logging
-from services.common.security import gateway_interceptors
 from services.common.server import build_server, serve_forever, stop_server
 from services.gateway.call_analysis import CallAnalysisServicer
 from services.gateway.downstream import Downstream
@@ -47,8 +46,7 @@ def serve(settings: Settings, *, port: int | None = None, jobs: JobClient | None
     SER_GATEWAY_TOKEN set, every RPC but health checks needs ``authorization: Bearer <token>``."""
     downstream = Downstream(settings)
     server, bound, health_servicer = build_server(NAME, settings, _register(settings, downstream, jobs), port=port,
-                                                  health_services=[CALL_ANALYSIS, JOBS],
-                                                  interceptors=gateway_interceptors(settings))
+                                                  health_services=[CALL_ANALYSIS, JOBS])
     server.start()
     return GatewayServer(server, bound, downstream, health_servicer)
 
@@ -59,7 +57,7 @@ def main(port: int | None = None) -> None:
     downstream = Downstream(settings)
     try:
         serve_forever(NAME, settings, _register(settings, downstream, None), port=port,
-                      health_services=[CALL_ANALYSIS, JOBS], interceptors=gateway_interceptors(settings))
+                      health_services=[CALL_ANALYSIS, JOBS])
     finally:
         downstream.close()
 

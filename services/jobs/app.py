@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 from shared.settings import Settings
 
@@ -63,3 +63,15 @@ def _limit_threads(**_: object) -> None:
     from shared.runtime import limit_threads
 
     limit_threads(Settings.from_env().torch_threads)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: object = None, **_: object) -> None:
+    """The worker's log lines never show a secret (a token, the Redis URL or password), like the services'."""
+    import logging
+
+    from services.common.logs import redact_handlers
+
+    if isinstance(logger, logging.Logger):
+        redact_handlers(logger, Settings.from_env())

@@ -6,9 +6,11 @@ from typing import Any
 
 from celery import Celery
 
-from services.jobs.specs import SPEC_TYPES, parse_spec
+from services.jobs.specs import SPEC_TYPES, confine_spec, parse_spec
 from services.jobs.store import Job, JobState, JobStore
 from shared.errors import SpecError
+from shared.paths import PathPolicy
+from shared.settings import Settings
 
 TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch", "analyze_batch": "ser.analyze_batch",
                           "train": "ser.train", "evaluate": "ser.evaluate",
@@ -16,15 +18,21 @@ TASK_NAMES: dict[str, str] = {"segment_batch": "ser.segment_batch", "analyze_bat
 
 
 class JobClient:
-    def __init__(self, app: Celery, store: JobStore) -> None:
+    """``settings`` (default: this process's environment) decide what a submitted spec may read and write."""
+
+    def __init__(self, app: Celery, store: JobStore, settings: Settings | None = None) -> None:
         self.app = app
         self.store = store
+        self.paths = PathPolicy.from_settings(settings or Settings.from_env())
 
     def submit(self, kind: str, spec: dict[str, Any] | str) -> Job:
-        """Validate first, then store the spec, then queue: a queued job always has its spec."""
+        """Validate first (fields, then every path the spec names), then store the spec as given, then queue:
+        a queued job always has its spec, and a spec that reads or writes outside the roots is never queued.
+        The worker checks the paths again against its own settings before it runs the job."""
         if kind not in TASK_NAMES:
             raise SpecError(f"unknown job kind {kind!r}; known: {sorted(TASK_NAMES)}")
         parsed = parse_spec(kind, spec)
+        confine_spec(parsed, self.paths)
         job = self.store.create(kind, parsed.model_dump(mode="json"))
         self.app.send_task(TASK_NAMES[kind], args=[job.id], task_id=job.id)
         return job

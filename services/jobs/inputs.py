@@ -1,36 +1,114 @@
-"""Resolve a batch job's inputs (folder, list file, JSONL manifest or explicit paths) to audio files."""
+"""Resolve a batch job's inputs (folder, list file, JSONL or CSV manifest, one audio file, explicit paths).
+
+Every file goes through ``PathPolicy.read``. One that resolves outside the data roots (a ``..``
+entry, a symlink out) is refused on its own and recorded by the task as that file's failure, with
+nothing opened; the rest of the batch goes on. Relative entries of a manifest resolve against the
+manifest's folder, whatever its format.
+"""
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.errors import SpecError
-from shared.paths import confine
+from shared.corpora.items import Manifest
+from shared.errors import InvalidInput, SpecError
+from shared.paths import PathPolicy
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
+REFUSED = "invalid_input"
 
 
-def resolve_inputs(inputs: list[str], manifest: str | None, roots: tuple[Path, ...] = ()) -> list[Path]:
-    """Every path is confined to ``roots`` when roots are configured; order is stable (sorted for folders)."""
-    paths = [Path(p) for p in inputs]
+@dataclass(frozen=True)
+class Refused:
+    """A listed file that was not opened, and why (the message never holds more than the listed path)."""
+
+    path: str
+    message: str
+
+    def record(self) -> dict[str, object]:
+        """The per-file failure a task writes for it."""
+        return {"path": self.path, "ok": False, "error": REFUSED, "message": self.message, "retryable": False}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    files: list[Path] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.files) + len(self.refused)
+
+
+def _listed(manifest: Path) -> list[Path]:
+    """The paths a manifest file lists, relative ones joined to its folder (not yet resolved or confined)."""
+    base = manifest.parent
+    suffix = manifest.suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return [manifest]  # one recording given as the manifest: a batch of one
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise SpecError(f"manifest {manifest} is not text: give a folder, a .txt list (one path a line), a .jsonl "
+                        f"or .csv manifest with a `path` field, or one audio file ({', '.join(AUDIO_SUFFIXES)})"
+                        ) from None
+    if suffix == ".jsonl":
+        raw = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                raw.append(str(json.loads(line)["path"]))
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SpecError(f"{manifest}:{n}: a JSONL manifest line needs a 'path' field ({exc})") from exc
+    elif suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if "path" not in (reader.fieldnames or []):
+            raise SpecError(f"{manifest}: a CSV manifest needs a `path` column")
+        raw = [row["path"].strip() for row in reader if (row.get("path") or "").strip()]
+    else:
+        raw = [s for s in (line.strip() for line in text.splitlines()) if s and not s.startswith("#")]
+    return [Path(s) if Path(s).is_absolute() else base / s for s in raw]
+
+
+def resolve_inputs(inputs: list[str], manifest: str | None, paths: PathPolicy = PathPolicy()) -> Inputs:
+    """Every file of the batch, confined one by one; order is stable (sorted for folders).
+
+    The manifest itself is part of the spec: outside the roots it fails the job (InvalidInput).
+    """
+    listed = [Path(p) for p in inputs]
     if manifest:
-        m = confine(Path(manifest), roots)
+        m = paths.read(manifest)
         if m.is_dir():
-            paths += sorted(p for p in m.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-        elif m.is_file() and m.suffix == ".jsonl":
-            for n, line in enumerate(m.read_text().splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    paths.append(Path(json.loads(line)["path"]))
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise SpecError(f"{m}:{n}: a JSONL manifest line needs a 'path' field ({exc})") from exc
+            listed += sorted(p for p in m.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
         elif m.is_file():
-            base = m.parent
-            paths += [Path(s) if Path(s).is_absolute() else base / s
-                      for s in (line.strip() for line in m.read_text().splitlines()) if s and not s.startswith("#")]
+            listed += _listed(m)
         else:
             raise SpecError(f"manifest not found: {manifest}")
-    if not paths:
+    if not listed:
         raise SpecError("the batch has no input files")
-    return [confine(p, roots) for p in paths]
+    return confine_all(listed, paths)
+
+
+def confine_all(listed: Iterable[Path], paths: PathPolicy) -> Inputs:
+    files, refused = [], []
+    for path in listed:
+        try:
+            files.append(paths.read(path))
+        except InvalidInput as exc:
+            refused.append(Refused(str(path), str(exc)))
+    return Inputs(files, refused)
+
+
+def confine_items(manifest: Manifest, paths: PathPolicy) -> tuple[Manifest, list[Refused]]:
+    """A corpus manifest without the items whose files resolve outside the data roots, and those items."""
+    kept, refused = [], []
+    for item in manifest:
+        try:
+            paths.read(item.path)
+            kept.append(item)
+        except InvalidInput as exc:
+            refused.append(Refused(str(item.path), str(exc)))
+    return manifest.with_items(kept), refused

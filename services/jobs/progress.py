@@ -14,8 +14,10 @@ from typing import Any
 
 import redis
 
-from services.jobs.store import Job, JobState, JobStore
+from services.jobs.specs import confine_spec, parse_spec
+from services.jobs.store import Job, JobState, JobStore, count
 from shared.errors import SerError
+from shared.paths import PathPolicy
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,18 +26,28 @@ STORE_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 STORE_OUTAGE_S = 300.0  # how long a running job waits for Redis to come back (a restart) before giving up
 
 
+class JobFailed(Exception):
+    """What a Celery task raises when its job failed: the error as recorded (secrets masked), without the
+    original exception, whose text Celery would log and keep in its result backend."""
+
+
 class JobCancelled(Exception):
     """Raised inside a task when the user asked to cancel; the job ends CANCELLED, partial results kept."""
 
 
 class JobContext:
-    """What a task body sees: its job record, a progress reporter and a cancel check."""
+    """What a task body sees: its job record, its spec with every path checked (``spec``, set by
+    ``run_task``), the path rule for what the spec's manifests and corpora list (``paths``), a progress
+    reporter and a cancel check. A body over items puts ``completed`` and ``failed`` counts (and
+    ``errors``, the first few as text) in its result; they decide SUCCEEDED, PARTIAL or FAILED."""
 
     def __init__(self, store: JobStore, job: Job, task: Any | None = None) -> None:
         self.store = store
         self.job = job
         self.task = task
         self.result: dict[str, Any] = {}
+        self.spec: Any = None
+        self.paths = PathPolicy()
 
     def progress(self, done: int, total: int, message: str = "", **meta: Any) -> None:
         fraction = 0.0 if total <= 0 else min(1.0, done / total)
@@ -101,14 +113,15 @@ class Lease:
             log.warning("could not release the lease of job %s", self.job_id, exc_info=True)
 
 
-def execute_job(store: JobStore, job_id: str, task: Any | None,
-                body: Callable[[JobContext], dict[str, Any]]) -> dict[str, Any]:
+def execute_job(store: JobStore, job_id: str, task: Any | None, body: Callable[[JobContext], dict[str, Any]],
+                *, redact: Callable[[str], str] = str) -> dict[str, Any]:
     """Run ``body`` under the job's lease and record its outcome; the one way every task runs.
 
     A delivery of a job that already finished (or finishes while we wait for another holder's
     lease) runs nothing and returns the recorded result. If Redis goes away mid-job (a restart), the
     job waits for it and resumes in place: its Celery message may be gone with the connection, so
-    giving up here would leave the job RUNNING with nobody working on it.
+    giving up here would leave the job RUNNING with nobody working on it. ``redact`` scrubs secrets from
+    what is recorded of an error.
     """
     if store.get(job_id).state.finished:
         return store.get(job_id).result
@@ -118,7 +131,7 @@ def execute_job(store: JobStore, job_id: str, task: Any | None,
     try:
         while True:
             try:
-                with run_job(store, job_id, task) as ctx:
+                with run_job(store, job_id, task, redact=redact) as ctx:
                     outcome = body(ctx)  # body may rebind ctx.result, so read it only afterwards
                     ctx.result.update(outcome)
                 return store.get(job_id).result
@@ -148,14 +161,41 @@ def wait_for_store(store: JobStore, timeout_s: float, poll_s: float = 1.0) -> bo
 
 
 def run_task(task: Any, job_id: str, body: Callable[[JobContext, Settings], dict[str, Any]]) -> dict[str, Any]:
-    """What every Celery task does: read the settings from the environment, then ``execute_job``."""
+    """What every Celery task does: read the settings from the environment, check every path the job's
+    spec names against them (``confine_spec``; a refusal fails the job before the body reads anything),
+    hand the body the checked spec, and record the outcome with secrets scrubbed (``execute_job``)."""
     settings = Settings.from_env()
-    return execute_job(JobStore.from_url(settings.redis_url), job_id, task, lambda ctx: body(ctx, settings))
+    paths = PathPolicy.from_settings(settings)
+
+    def checked(ctx: JobContext) -> dict[str, Any]:
+        ctx.paths = paths
+        ctx.spec = confine_spec(parse_spec(ctx.job.kind, ctx.job.spec), paths)
+        return body(ctx, settings)
+
+    try:
+        return execute_job(JobStore.from_url(settings.redis_url), job_id, task, checked, redact=settings.redact)
+    except Exception as exc:  # noqa: BLE001 - recorded with the job already; Celery gets a masked copy
+        raise JobFailed(settings.redact(f"{type(exc).__name__}: {exc}")) from None
+
+
+def outcome(result: dict[str, Any]) -> tuple[JobState, str, str]:
+    """(state, message, error) of a job whose body returned ``result``: SUCCEEDED when no item failed,
+    PARTIAL when some did, FAILED when every one did."""
+    failed = count(result.get("failed"))
+    if not failed:
+        return JobState.SUCCEEDED, "done", ""
+    completed = count(result.get("completed"))
+    total = failed + completed
+    if completed:
+        return JobState.PARTIAL, f"done, {failed} of {total} items failed", ""
+    first = (result.get("errors") or [""])[0]
+    return JobState.FAILED, "failed", f"items_failed: all {failed} items failed" + (f"; first: {first}" if first else "")
 
 
 @contextmanager
-def run_job(store: JobStore, job_id: str, task: Any | None = None) -> Iterator[JobContext]:
-    """Mark the job running; on exit record SUCCEEDED, FAILED or CANCELLED with ``ctx.result``."""
+def run_job(store: JobStore, job_id: str, task: Any | None = None, *,
+            redact: Callable[[str], str] = str) -> Iterator[JobContext]:
+    """Mark the job running; on exit record SUCCEEDED, PARTIAL, FAILED or CANCELLED with ``ctx.result``."""
     job = store.get(job_id)
     attempts = job.attempts + 1
     state = JobState.RUNNING if attempts == 1 else JobState.RETRYING
@@ -171,11 +211,15 @@ def run_job(store: JobStore, job_id: str, task: Any | None = None) -> Iterator[J
     except STORE_ERRORS:
         raise  # nothing can be recorded; execute_job waits for the store and resumes
     except SerError as exc:
-        store.update(job_id, state=JobState.FAILED, error=f"{exc.code}: {exc}", message="failed", result=ctx.result)
+        store.update(job_id, state=JobState.FAILED, error=redact(f"{exc.code}: {exc}"), message="failed",
+                     result=ctx.result)
         raise
     except Exception as exc:
-        log.exception("job %s failed", job_id)
-        store.update(job_id, state=JobState.FAILED, error=f"internal: {type(exc).__name__}: {exc}",
-                     message="failed", result={**ctx.result, "traceback": traceback.format_exc(limit=5)})
+        trace = redact(traceback.format_exc())  # library errors may quote anything, the environment included
+        log.error("job %s failed\n%s", job_id, trace)
+        store.update(job_id, state=JobState.FAILED, error=redact(f"internal: {type(exc).__name__}: {exc}"),
+                     message="failed", result={**ctx.result, "traceback": redact(traceback.format_exc(limit=5))})
         raise
-    store.update(job_id, state=JobState.SUCCEEDED, progress=1.0, message="done", result=ctx.result)
+    state, message, error = outcome(ctx.result)
+    store.update(job_id, state=state, progress=1.0, message=message, result=ctx.result,
+                 **({"error": redact(error)} if error else {}))

@@ -20,16 +20,27 @@ from shared.errors import NotFound
 
 
 class JobState(StrEnum):
+    """SUCCEEDED: every item succeeded. PARTIAL: some items failed (``result['failed']``), the rest are done.
+    FAILED: no item succeeded, or the job itself failed (``error``). CANCELLED: stopped on request."""
+
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     RETRYING = "RETRYING"
     SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
     @property
     def finished(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+        return self in (JobState.SUCCEEDED, JobState.PARTIAL, JobState.FAILED, JobState.CANCELLED)
+
+
+def count(value: Any) -> int:
+    """A result's item count: an int, or the length of a list of items."""
+    if isinstance(value, bool):
+        return int(value)
+    return value if isinstance(value, int) else len(value) if isinstance(value, (list, dict)) else 0
 
 
 @dataclass
@@ -48,6 +59,15 @@ class Job:
     updated: float = 0.0
     attempts: int = 0
     cancel_requested: bool = False
+
+    @property
+    def items_failed(self) -> int:
+        """Items that failed (batch files, training files skipped); 0 for jobs without items."""
+        return count(self.result.get("failed"))
+
+    @property
+    def items_completed(self) -> int:
+        return count(self.result.get("completed"))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,19 +1,18 @@
 """Experiment specs (YAML recipes), validated up front so a typo fails before hours of training."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import SpecError
+from shared.paths import PathPolicy
 from shared.spec_io import read_mapping, validate_model
 
 PROTOCOLS = ("cross_corpus", "leave_one_corpus_out", "leave_one_speaker_out", "speaker_kfold",
              "leave_one_language_out", "pretrain_finetune_kfold", "final_fit", "test_only")
-DEFAULT_CORPORA_ROOT = "../shared/corpora"
 BASELINE_PREFIX = "baseline:"
 
 
@@ -26,14 +25,14 @@ class CorpusRef(_Spec):
     root: str
     options: dict[str, Any] = Field(default_factory=dict)
 
-    def resolved_root(self) -> Path:
-        """``${SER_CORPORA}`` (default ../shared/corpora) and other env vars expand in roots."""
-        env = {**os.environ}
-        env.setdefault("SER_CORPORA", DEFAULT_CORPORA_ROOT)
-        expanded = self.root
-        for key, value in env.items():
-            expanded = expanded.replace(f"${{{key}}}", value)
-        return Path(os.path.expanduser(expanded))
+    def resolved_root(self, paths: PathPolicy | None = None) -> Path:
+        """The root with ``${SER_CORPORA}`` (default ../shared/corpora), ``${HOME}`` and ``${SER_DATA_ROOTS}``
+        expanded and nothing else (``shared.paths``); ``paths`` default: this process's settings."""
+        if paths is None:
+            from shared.settings import Settings
+
+            paths = PathPolicy.from_settings(Settings.from_env())
+        return Path(paths.expand(self.root)).expanduser()
 
 
 class ProtocolSpec(_Spec):
@@ -135,6 +134,12 @@ class ExperimentSpec(_Spec):
     @property
     def is_baseline(self) -> bool:
         return self.model is not None and self.model.architecture.startswith(BASELINE_PREFIX)
+
+    def confined(self, paths: PathPolicy) -> Self:
+        """The spec with each corpus root expanded, resolved and checked against the data roots, so the run
+        reads exactly the folders that were checked (the files a corpus lists are checked when it is loaded)."""
+        corpora = [c.model_copy(update={"root": str(paths.corpus_root(c.root))}) for c in self.corpora]
+        return self.model_copy(update={"corpora": corpora})
 
 
 def load_spec(source: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentSpec:

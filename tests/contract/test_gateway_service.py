@@ -195,8 +195,8 @@ def test_jobs_api_submit_get_list_cancel_round_trip(tmp_path):
     except redis.ConnectionError:
         pytest.skip(f"no Redis at {url}")
     redis.Redis.from_url(url).flushdb()
-    settings = dataclasses.replace(base_settings(), redis_url=url)
-    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url)))
+    settings = dataclasses.replace(base_settings(), redis_url=url, artifacts_dir=tmp_path)
+    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url), settings))
     ch = channel(f"127.0.0.1:{gateway.port}", settings)
     stub = jobs_pb2_grpc.JobsStub(ch)
     try:

@@ -297,3 +297,12 @@ def test_env_example_holds_no_real_secret() -> None:
                   if line and not line.startswith("#"))
     assert values["SER_REDIS_PASSWORD"] == "change-me" and values["SER_GATEWAY_TOKEN"] == ""
     assert ".env" in (DEPLOY / ".gitignore").read_text().split()
+
+
+def test_compose_gives_every_service_the_service_token_and_gateway_clients_the_gateway_token(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in (*SERVICE_PORTS, *WORKERS):
+        env = services[name]["environment"]
+        assert env["SER_SERVICE_TOKEN"] == "${SER_SERVICE_TOKEN:-}" and env["MALLOC_ARENA_MAX"] == "2", name
+        assert ("SER_GATEWAY_TOKEN" in env) == (name in ("gateway", "worker-batch")), name

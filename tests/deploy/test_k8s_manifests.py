@@ -30,7 +30,8 @@ WORKER_QUEUES = {"worker-train": {"train"}, "worker-eval": {"eval"}, "worker-bat
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 # variables the deployment sets that are not Settings fields: roles, secrets, and TLS (a later change)
 DEPLOY_ONLY_VARS = {"SER_SERVICE", "SER_ROLE", "SER_QUEUES", "SER_WORKER_CONCURRENCY", "SER_REDIS_PASSWORD",
-                    "SER_GATEWAY_TOKEN", "SER_TLS_CERT", "SER_TLS_KEY", "SER_TLS_CA", "OMP_NUM_THREADS"}
+                    "SER_GATEWAY_TOKEN", "SER_TLS_CERT", "SER_TLS_KEY", "SER_TLS_CA", "OMP_NUM_THREADS",
+                    "MALLOC_ARENA_MAX"}
 
 Obj = dict[str, Any]
 
@@ -340,8 +341,22 @@ def test_secrets_are_referenced_never_committed(overlay: str) -> None:
         secret_volumes = {v["secret"]["secretName"]: v["secret"].get("optional", False)
                           for v in pod_spec(workload).get("volumes", []) if "secret" in v}
         assert secret_volumes in ({}, {"ser-tls": True}), name
-    assert refs == {("ser-secrets", "redis-password", False), ("ser-secrets", "gateway-token", True)}
+    assert refs == {("ser-secrets", "redis-password", False), ("ser-secrets", "gateway-token", True),
+                    ("ser-secrets", "service-token", True)}
     deployments = by_kind(objects, "Deployment")
     with_redis = {n for n, d in deployments.items()
                   if any(e["name"] == "SER_REDIS_URL" for e in pod_spec(d)["containers"][0].get("env", []))}
     assert with_redis == {"gateway", *WORKER_QUEUES}, "only the gateway and workers get the Redis password"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_gets_the_service_token_and_gateway_clients_the_gateway_token(overlay: str) -> None:
+    """Internal services require SER_SERVICE_TOKEN (when the Secret has it) and the gateway and workers send it;
+    the gateway requires SER_GATEWAY_TOKEN and the workers (analyze_batch) send it."""
+    deployments = by_kind(rendered(overlay), "Deployment")
+    for name, deployment in deployments.items():
+        env = {e["name"]: e for e in pod_spec(deployment)["containers"][0].get("env", [])}
+        assert env["SER_SERVICE_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "service-token", name
+        assert ("SER_GATEWAY_TOKEN" in env) == (name in {"gateway", *WORKER_QUEUES}), name
+    config = by_kind(rendered(overlay), "ConfigMap")["ser-config"]["data"]
+    assert config["MALLOC_ARENA_MAX"] == "2"

@@ -36,6 +36,7 @@ def batch_folder(root: Path, copies: int = COPIES) -> Path:
 
 def fault_env(tmp_path: Path, redis_url: str) -> dict[str, str]:
     return {**os.environ, "SER_REDIS_URL": redis_url, "SER_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+            "SER_OUTPUT_ROOTS": str(tmp_path),
             "OMP_NUM_THREADS": "1", "SER_TORCH_THREADS": "1", "SER_VISIBILITY_TIMEOUT_S": "15",
             "SER_JOB_LEASE_S": "6"}
 
@@ -78,7 +79,7 @@ def test_sigkilled_worker_mid_batch_another_worker_completes_it_with_every_file_
     settings = Settings.from_env(env)
     app = make_app(settings)
     store = JobStore.from_url(settings.redis_url)
-    client = JobClient(app, store)
+    client = JobClient(app, store, settings)
     folder = batch_folder(tmp_path)
     first = start_worker(env, tmp_path / "w1.log", queues="batch")
     second = None
@@ -97,7 +98,7 @@ def test_sigkilled_worker_mid_batch_another_worker_completes_it_with_every_file_
             stop(second)
         redis.Redis.from_url(env["SER_REDIS_URL"]).flushdb()
     assert final.state is JobState.SUCCEEDED, (final, (tmp_path / "w2.log").read_text()[-3000:])
-    assert final.attempts == 2 and final.result["completed"] == COPIES and final.result["errors"] == 0
+    assert final.attempts == 2 and final.result["completed"] == COPIES and final.result["failed"] == 0
     counts = jsonl_counts(final)
     assert set(counts) == {f"call_{i:02d}.wav" for i in range(COPIES)} and set(counts.values()) == {1}, counts
 
@@ -113,7 +114,7 @@ def test_redis_killed_and_restarted_mid_batch_the_job_completes_with_every_file_
     worker = start_worker(env, tmp_path / "worker.log", queues="batch")
     try:
         wait_worker(app, worker, tmp_path / "worker.log")
-        job = JobClient(app, store).submit("segment_batch", {"manifest": str(folder), "output_dir": str(tmp_path / "out")})
+        job = JobClient(app, store, settings).submit("segment_batch", {"manifest": str(folder), "output_dir": str(tmp_path / "out")})
         wait_done(store, job.id, 5, timeout_s=180)
         server.kill()
         time.sleep(3.0)  # long enough for the worker's Redis calls to fail, not just be delayed

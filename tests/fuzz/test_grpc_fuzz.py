@@ -91,7 +91,7 @@ def stack(tmp_path_factory) -> Iterator[dict[str, str]]:
                  "inference": f"127.0.0.1:{inference.port}"}
     gateway_settings = dataclasses.replace(settings, addresses=addresses)
     gateway = serve_gateway(gateway_settings, port=0,
-                            jobs=JobClient(make_app(gateway_settings), JobStore.from_url(url)))
+                            jobs=JobClient(make_app(gateway_settings), JobStore.from_url(url), gateway_settings))
     yield {"preprocess": addresses["preprocess"], "features": f"127.0.0.1:{features_port}",
            "speaker": f"127.0.0.1:{speaker_port}", "inference": addresses["inference"],
            "gateway": f"127.0.0.1:{gateway.port}", "jobs": f"127.0.0.1:{gateway.port}"}

@@ -111,7 +111,7 @@ def test_unresolvable_paths_are_invalid_argument_through_the_jobs_api(roots, tmp
         with channel(f"127.0.0.1:{gateway.port}", base) as ch:
             stub = jobs_pb2_grpc.JobsStub(ch)
             for bad in ("\x00", "calls\x00.wav", "~no_such_user_here/calls", "a" * 5000):
-                batch = (stub.SubmitBatchAnalysis, jobs_pb2.SubmitBatchAnalysisRequest(input=bad, output_dir=str(tmp_path)))
+                batch = (stub.SubmitBatchAnalysis, jobs_pb2.SubmitBatchAnalysisRequest(input=bad))
                 fit = (stub.SubmitFit, jobs_pb2.SubmitFitRequest(target=jobs_pb2.FIT_TARGET_VOCABULARY,
                                                                  spec=jobs_pb2.JobSpec(path=bad)))
                 # a long name is a valid batch input when no roots confine it (it fails in the worker)
@@ -169,7 +169,7 @@ def test_list_jobs_with_an_absurd_page_token_is_invalid_argument():
     except redis.ConnectionError:
         pytest.skip(f"no Redis at {url}")
     settings = dataclasses.replace(Settings.from_env(env={}), redis_url=url)
-    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url)))
+    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url), settings))
     try:
         with channel(f"127.0.0.1:{gateway.port}", settings) as ch:
             stub = jobs_pb2_grpc.JobsStub(ch)

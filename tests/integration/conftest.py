@@ -24,7 +24,9 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def worker_env(redis_url, tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("jobs")
+    # outputs may go anywhere under pytest's temporary folder, as tests put them in tmp_path
     return {**os.environ, "SER_REDIS_URL": redis_url, "SER_ARTIFACTS_DIR": str(root / "artifacts"),
+            "SER_OUTPUT_ROOTS": str(tmp_path_factory.getbasetemp()),
             "OMP_NUM_THREADS": "1", "SER_TORCH_THREADS": "1", "SER_VISIBILITY_TIMEOUT_S": "30"}
 
 
@@ -50,8 +52,8 @@ def worker(worker_env, celery_app, tmp_path_factory):
 
 
 @pytest.fixture()
-def job_client(celery_app, redis_url):
+def job_client(celery_app, redis_url, settings):
     from services.jobs.client import JobClient
     from services.jobs.store import JobStore
 
-    return JobClient(celery_app, JobStore.from_url(redis_url))
+    return JobClient(celery_app, JobStore.from_url(redis_url), settings)

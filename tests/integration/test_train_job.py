@@ -51,7 +51,7 @@ def test_killed_worker_resumes_training_from_checkpoint(worker_env, tmp_path):
     redis.Redis.from_url(env["SER_REDIS_URL"]).flushdb()
     settings = Settings.from_env(env)
     celery_app = make_app(settings)
-    job_client = JobClient(celery_app, JobStore.from_url(settings.redis_url))
+    job_client = JobClient(celery_app, JobStore.from_url(settings.redis_url), settings)
     first = start_worker(env, tmp_path / "w1.log", queues="train")
     wait_worker(celery_app, first, tmp_path / "w1.log")
     job = job_client.submit("train", _spec(tmp_path, epochs=40) | {"publish": None})

@@ -4,6 +4,7 @@ the manifest-content checks also run a real worker, since the worker reads the m
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
@@ -56,7 +57,7 @@ def jobs(tree):
     redis.Redis.from_url(url).flushdb()
     settings = dataclasses.replace(Settings.from_env(env={}), redis_url=url, data_roots=(tree["root"],),
                                    artifacts_dir=tree["base"] / "artifacts")
-    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url)))
+    gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url), settings))
     with channel(f"127.0.0.1:{gateway.port}", settings) as ch:
         yield jobs_pb2_grpc.JobsStub(ch), settings
     gateway.stop(0)
@@ -79,14 +80,15 @@ def segment_request(path: Path | str, out: Path) -> jobs_pb2.SubmitBatchAnalysis
 def test_batch_inputs_outside_the_data_roots_are_refused(jobs, tree, escape):
     stub, _ = jobs
     path = escape.format(root=tree["root"], outside=tree["outside"])
-    err = refused(stub.SubmitBatchAnalysis, segment_request(path, tree["base"] / "out"))
+    err = refused(stub.SubmitBatchAnalysis, segment_request(path, tree["base"] / "artifacts" / "out"))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "outside the configured data roots" in err.details()
 
 
 def test_batch_inputs_inside_the_data_roots_are_accepted(jobs, tree):
     stub, _ = jobs
-    job = stub.SubmitBatchAnalysis(segment_request(tree["root"] / "calls", tree["base"] / "out"), timeout=10)
+    job = stub.SubmitBatchAnalysis(segment_request(tree["root"] / "calls", tree["base"] / "artifacts" / "out"),
+                                   timeout=10)
     assert job.state == jobs_pb2.JOB_STATE_PENDING
     stub.CancelJob(jobs_pb2.CancelJobRequest(id=job.id), timeout=10)
 
@@ -133,21 +135,27 @@ def test_a_malformed_training_spec_is_invalid_argument(jobs):
 
 @pytest.mark.slow
 @pytest.mark.celery
-def test_manifest_entries_outside_the_data_roots_fail_the_job_and_read_nothing(jobs, tree, tmp_path):
-    """Each manifest is inside the root but lists a file outside it (by ``..``, by a symlink)."""
+def test_manifest_entries_outside_the_data_roots_are_each_files_failure_and_are_never_opened(jobs, tree, tmp_path):
+    """Each manifest is inside the root but lists a file outside it (by ``..``, by a symlink): that entry is
+    recorded as its file's failure, unopened, and the rest of the batch goes on (a PARTIAL job)."""
     from services.jobs.app import make_app
 
     stub, settings = jobs
     env = {**os.environ, "SER_REDIS_URL": settings.redis_url, "SER_DATA_ROOTS": str(tree["root"]),
-           "SER_ARTIFACTS_DIR": str(tmp_path / "artifacts"), "OMP_NUM_THREADS": "1"}
+           "SER_ARTIFACTS_DIR": str(settings.artifacts_dir), "OMP_NUM_THREADS": "1"}
     worker = start_worker(env, tmp_path / "worker.log", queues="batch")
     try:
         wait_worker(make_app(settings), worker, tmp_path / "worker.log")
-        for manifest in ("dotdot.txt", "linked.txt"):
-            job = stub.SubmitBatchAnalysis(segment_request(tree["root"] / manifest, tmp_path / manifest), timeout=10)
+        for manifest, escape in (("dotdot.txt", "../outside/secret.wav"), ("linked.txt", "escape.wav")):
+            out = settings.artifacts_dir / manifest
+            job = stub.SubmitBatchAnalysis(segment_request(tree["root"] / manifest, out), timeout=10)
             final = list(stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id), timeout=60))[-1].job
-            assert final.state == jobs_pb2.JOB_STATE_FAILED, (manifest, jobs_pb2.JobState.Name(final.state))
-            assert "outside the configured data roots" in final.error.message, manifest
-            assert not list((tmp_path / manifest).rglob("*.jsonl")), "nothing may be read before the inputs are checked"
+            assert final.state == jobs_pb2.JOB_STATE_PARTIAL, (manifest, jobs_pb2.JobState.Name(final.state))
+            assert final.progress.items_failed == 1
+            records = {Path(r["path"]).name: r for r in map(json.loads, next(out.rglob("segments.jsonl")).open())}
+            assert records["a.wav"]["ok"], manifest
+            refused = records[Path(escape).name]
+            assert refused["error"] == "invalid_input" and "outside the configured data roots" in refused["message"]
+            assert "segments" not in refused and "duration_s" not in refused, "an escaping file must not be read"
     finally:
         stop(worker)

@@ -76,8 +76,8 @@ def test_audio_longer_than_the_duration_limit_is_refused_after_a_header_read(sta
     gateway, preprocess = stack
     call = sample_call_path().read_bytes()  # 14.6 s stereo, 0.9 MB: under the message limit, over 5 s
     assert len(call) < MAX_MB * 1024 * 1024
-    # the gateway passes preprocess's status and message through (its error code metadata says "downstream")
-    for rpc, request, code in ((gateway.AnalyzeCall, analysis_pb2.AnalyzeCallRequest(audio=payload(call)), "downstream"),
+    # the gateway passes preprocess's status, message and stable error code through
+    for rpc, request, code in ((gateway.AnalyzeCall, analysis_pb2.AnalyzeCallRequest(audio=payload(call)), "audio_too_long"),
                                (preprocess.Prepare, preprocess_pb2.PrepareRequest(audio=payload(call)), "audio_too_long")):
         started = time.perf_counter()
         with pytest.raises(grpc.RpcError) as err:

@@ -14,7 +14,7 @@ from services.cli.batch import spec_from_args
 from services.jobs.analyze_client import analyze_options, dominant_label, response_to_dict
 from services.jobs.specs import parse_spec
 from services.jobs.tasks.analyze import CallAnalyzer, CallFile, finished, summary_rows, write_summary
-from shared.errors import SpecError
+from shared.errors import InvalidInput, SpecError
 
 
 def test_spec_checks_options_against_the_analyze_options_contract():
@@ -179,7 +179,7 @@ def test_gateway_jobs_api_builds_a_valid_analyze_batch_spec(tmp_path):
             submitted.append((kind, parsed))
             return Job(id="j1", kind=kind, spec=parsed.model_dump(mode="json"))
 
-    servicer = JobsServicer(Settings.from_env(env={}), lambda: Client())
+    servicer = JobsServicer(Settings.from_env(env={"SER_ARTIFACTS_DIR": str(tmp_path / "artifacts")}), lambda: Client())
     options = analysis_pb2.AnalyzeOptions(model=common_pb2.ModelRef(name="m", version="2"), speaker_normalize=True)
     job = servicer.SubmitBatchAnalysis(jobs_pb2.SubmitBatchAnalysisRequest(input=str(tmp_path), options=options,
                                                                            redo_finished=True), context=None)
@@ -187,6 +187,11 @@ def test_gateway_jobs_api_builds_a_valid_analyze_batch_spec(tmp_path):
     kind, spec = submitted[-1]
     assert kind == "analyze_batch" and spec.manifest == str(tmp_path) and spec.output_dir is None
     assert spec.redo_finished and spec.options == {"model": {"name": "m", "version": "2"}, "speaker_normalize": True}
-    servicer.SubmitBatchAnalysis(jobs_pb2.SubmitBatchAnalysisRequest(input=str(tmp_path), output_dir="/o"),
+    out = str(tmp_path / "artifacts" / "out")
+    servicer.SubmitBatchAnalysis(jobs_pb2.SubmitBatchAnalysisRequest(input=str(tmp_path), output_dir=out),
                                  context=None)
-    assert submitted[-1][1].output_dir == "/o"
+    assert submitted[-1][1].output_dir == out
+    with pytest.raises(InvalidInput, match="outside SER_ARTIFACTS_DIR and SER_OUTPUT_ROOTS"):
+        servicer.SubmitBatchAnalysis(jobs_pb2.SubmitBatchAnalysisRequest(input=str(tmp_path), output_dir="/o"),
+                                     context=None)
+    assert len(submitted) == 2, "a refused spec never reaches the job client"

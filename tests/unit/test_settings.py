@@ -21,3 +21,42 @@ def test_bad_values_are_named():
         Settings.from_env({"SER_MAX_MESSAGE_MB": "lots"})
     with pytest.raises(KeyError, match="unknown service"):
         Settings.from_env({}).address("nope")
+
+
+def test_output_roots_tokens_and_the_inflight_budget():
+    s = Settings.from_env({"SER_OUTPUT_ROOTS": "/out:/srv/results", "SER_SERVICE_TOKEN": " svc ", "SER_GATEWAY_TOKEN": "gw",
+                           "SER_MAX_MESSAGE_MB": "8"})
+    assert [str(p) for p in s.output_roots] == ["/out", "/srv/results"]
+    assert (s.token_for("gateway"), s.token_for("preprocess"), s.token_for("inference")) == ("gw", "svc", "svc")
+    assert s.max_inflight_bytes == 16 * 1024 * 1024  # 2 x the message limit unless set
+    assert Settings.from_env({"SER_MAX_INFLIGHT_MB": "300"}).max_inflight_bytes == 300 * 1024 * 1024
+    assert "svc" not in repr(s) and "gw" not in repr(s)
+
+
+def test_redact_masks_tokens_the_redis_url_and_its_password():
+    s = Settings.from_env({"SER_GATEWAY_TOKEN": "gw-secret", "SER_SERVICE_TOKEN": "svc-secret",
+                           "SER_REDIS_URL": "redis://:pw-secret@redis:6379/0"})
+    text = "gw-secret svc-secret redis://:pw-secret@redis:6379/0 and pw-secret alone"
+    assert s.redact(text) == "*** *** *** and *** alone"
+    assert Settings.from_env({}).redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"  # no secret set
+
+
+def test_path_policy_expands_only_the_allow_list(tmp_path):
+    from shared.errors import InvalidInput, SpecError
+    from shared.paths import PathPolicy
+
+    paths = PathPolicy.from_settings(Settings.from_env({"SER_CORPORA": "/corpora", "SER_DATA_ROOTS": str(tmp_path),
+                                                        "SER_GATEWAY_TOKEN": "tok"}), home=tmp_path / "home")
+    assert paths.expand("${SER_CORPORA}/SAVEE") == "/corpora/SAVEE"
+    assert paths.expand("${HOME}/x") == f"{tmp_path}/home/x" and paths.expand("${SER_DATA_ROOTS}/a") == f"{tmp_path}/a"
+    for name in ("SER_GATEWAY_TOKEN", "SER_REDIS_URL", "PATH"):
+        with pytest.raises(SpecError, match=rf"\${{{name}}} is not expanded") as err:
+            paths.expand(f"/x/${{{name}}}")
+        assert "tok" not in str(err.value)
+    two = PathPolicy.from_settings(Settings.from_env({"SER_DATA_ROOTS": f"{tmp_path}:/b"}))
+    with pytest.raises(SpecError, match="names exactly one folder"):
+        two.expand("${SER_DATA_ROOTS}/a")
+    assert paths.corpus_root("${SER_DATA_ROOTS}/c") == tmp_path / "c"
+    with pytest.raises(InvalidInput, match="outside the configured data roots"):
+        paths.corpus_root("${SER_CORPORA}/SAVEE")
+    assert paths.write(Settings.from_env({}).artifacts_dir / "jobs").name == "jobs"

@@ -27,6 +27,7 @@ class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     JOB_STATE_FAILED: _ClassVar[JobState]
     JOB_STATE_CANCELLED: _ClassVar[JobState]
     JOB_STATE_RETRYING: _ClassVar[JobState]
+    JOB_STATE_PARTIAL: _ClassVar[JobState]
 
 class SpecFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -59,6 +60,7 @@ JOB_STATE_SUCCEEDED: JobState
 JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 JOB_STATE_RETRYING: JobState
+JOB_STATE_PARTIAL: JobState
 SPEC_FORMAT_UNSPECIFIED: SpecFormat
 SPEC_FORMAT_YAML: SpecFormat
 SPEC_FORMAT_JSON: SpecFormat

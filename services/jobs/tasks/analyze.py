@@ -11,8 +11,15 @@ the same forward passes. Layout of the output folder::
 
 A file's key is its absolute path + size + mtime, so a resubmission (or a redelivery after a worker
 died) skips files already analysed into that folder and redoes a file that changed. Errors are
-recorded per file; transient ones (gateway unavailable, queue full, a deadline, unreadable file)
-are tried ``attempts`` times and retried again by a resubmission; the rest are final.
+recorded per file, in three kinds:
+
+- transient (gateway unavailable, inference queue full ``overloaded``, a deadline, an unreadable
+  file): tried ``attempts`` times, and again by a resubmission;
+- final for the file, because another try gives the same answer (bad audio, a file outside the data
+  roots, a file over a message limit: ``payload_too_large`` here, ``message_too_large`` from a
+  server): never retried, skipped by resubmissions unless ``redo_finished``;
+- anything else (UNAUTHENTICATED, an unknown model, INTERNAL...) is about the job's setup, not the
+  file: not retried within the job, redone by a resubmission once the setup is fixed.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ import grpc
 from ser.v1 import analysis_pb2, analysis_pb2_grpc
 
 from services.common.client import channel, wait_healthy
+from services.common.errors import status_error_code
 from services.jobs.analyze_client import (
     analyze_bytes,
     analyze_options,
@@ -40,17 +48,22 @@ from services.jobs.analyze_client import (
     response_to_dict,
 )
 from services.jobs.app import app
-from services.jobs.inputs import resolve_inputs
+from services.jobs.inputs import REFUSED, Refused, resolve_inputs
 from services.jobs.jsonl import JsonlWriter, read_records
 from services.jobs.progress import JobContext, run_task
-from services.jobs.specs import AnalyzeBatchSpec, parse_spec
+from services.jobs.specs import AnalyzeBatchSpec
+from shared.errors import MessageTooLarge, Overloaded, PayloadTooLarge
 from shared.features.atomic import atomic_write
 from shared.settings import Settings
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.csv"
 CALLS = "calls"
-RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "io_error"})
+# (status or local error, stable code): "" matches any code
+TRANSIENT = frozenset({("UNAVAILABLE", ""), ("DEADLINE_EXCEEDED", ""), ("io_error", ""),
+                       ("RESOURCE_EXHAUSTED", Overloaded.code)})
+FINAL = frozenset({("INVALID_ARGUMENT", ""), (PayloadTooLarge.code, ""), (REFUSED, ""),
+                   ("RESOURCE_EXHAUSTED", MessageTooLarge.code)})
 HEALTH_TIMEOUT_S = 30.0
 MESSAGE_HEADROOM = 1 << 20
 
@@ -74,6 +87,25 @@ class CallFile:
     def result_name(self) -> str:
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.path.stem)[:80] or "call"
         return f"{stem}-{hashlib.sha256(self.key.encode()).hexdigest()[:10]}.jsonl"
+
+
+def _matches(kinds: frozenset[tuple[str, str]], error: str, code: str) -> bool:
+    return (error, "") in kinds or (error, code) in kinds
+
+
+def transient(error: str, code: str = "") -> bool:
+    """Worth another try now (with backoff): the gateway, a queue or the file system was busy."""
+    return _matches(TRANSIENT, error, code)
+
+
+def final(error: str, code: str = "") -> bool:
+    """A property of the file: another try, now or by a resubmission, gives the same answer."""
+    return _matches(FINAL, error, code)
+
+
+def refused_record(refused: Refused, job_id: str) -> dict[str, Any]:
+    """A file outside the data roots: recorded as its failure, never opened (not even stat'ed)."""
+    return {**refused.record(), "key": f"{refused.path}|refused", "job_id": job_id, "attempts": 0}
 
 
 def finished(records: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -109,12 +141,13 @@ class CallAnalyzer:
         while True:
             tries += 1
             outcome = self._once(item)
-            if outcome.get("ok") or outcome["error"] not in RETRYABLE or tries >= self.attempts:
+            if outcome.get("ok") or not transient(outcome["error"], outcome.get("error_code", "")) \
+                    or tries >= self.attempts:
                 break
             time.sleep(min(8.0, 0.5 * 2**tries))
         record.update(outcome, attempts=tries, elapsed_s=round(time.perf_counter() - started, 3))
-        if not record["ok"]:
-            record["retryable"] = record["error"] in RETRYABLE
+        if not record["ok"]:  # "retryable": a resubmission tries this file again
+            record["retryable"] = not final(record["error"], record.get("error_code", ""))
         return record
 
     def _once(self, item: CallFile) -> dict[str, Any]:
@@ -123,14 +156,15 @@ class CallAnalyzer:
         except OSError as exc:
             return {"ok": False, "error": "io_error", "message": str(exc)}
         if len(data) > self.max_bytes:
-            return {"ok": False, "error": "payload_too_large", "message": f"{len(data)} bytes exceed the "
+            return {"ok": False, "error": PayloadTooLarge.code, "message": f"{len(data)} bytes exceed the "
                     f"{self.max_bytes}-byte message limit; stream it with AnalyzeStream or raise SER_MAX_MESSAGE_MB"}
         try:
             response = analyze_bytes(self.stub, data, self.options, call_id=str(item.path), timeout_s=self.timeout_s)
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-            return {"ok": False, "error": code.name, "error_code": error_code(exc),
-                    "message": (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or code.name}
+            message = (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or code.name
+            return {"ok": False, "error": code.name, "error_code": status_error_code(code, error_code(exc), message),
+                    "message": message}
         result = response_to_dict(response)
         write_call(result, self.out_dir / CALLS / item.result_name)
         model = result["model"]
@@ -140,7 +174,8 @@ class CallAnalyzer:
 
 
 def summary_rows(paths: Sequence[Path], records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """CSV header and rows: one per input file, from its latest record (never analysed: blank)."""
+    """CSV header and rows: one per input file (resolved, or as listed when refused), from its latest record
+    (never analysed: blank)."""
     latest: dict[str, Mapping[str, Any]] = {}
     for r in records:
         latest[r["path"]] = r
@@ -155,7 +190,7 @@ def summary_rows(paths: Sequence[Path], records: Sequence[Mapping[str, Any]]) ->
     header += ["error", "message", "result"]
     rows = []
     for path in paths:
-        r = latest.get(str(path.resolve()), {})
+        r = latest.get(str(path), {})
         by_name = {p["participant"]: p for p in r.get("participants") or []}
         row: list[Any] = [str(path), r.get("ok", ""), r.get("duration_s", ""), r.get("segments", ""),
                           r.get("model", "")]
@@ -181,9 +216,13 @@ def output_dir(spec: AnalyzeBatchSpec, settings: Settings, job_id: str) -> Path:
 
 
 def analyze_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
-    spec = parse_spec("analyze_batch", ctx.job.spec)
+    spec = ctx.spec
     assert isinstance(spec, AnalyzeBatchSpec)
-    files = [CallFile.of(p) for p in resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)]
+    inputs = resolve_inputs(spec.inputs, spec.manifest, ctx.paths)
+    files = [CallFile.of(p) for p in inputs.files]
+    listed = [f.path for f in files] + [Path(r.path) for r in inputs.refused]
+    refused = [refused_record(r, ctx.job.id) for r in inputs.refused]
+    keys = {f.key for f in files} | {r["key"] for r in refused}
     out = output_dir(spec, settings, ctx.job.id)
     results = out / RESULTS
     # redo_finished ignores earlier jobs' records, but a redelivery of this job keeps what it already redid
@@ -191,9 +230,13 @@ def analyze_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
     todo = [f for f in files if f.key not in done]
     address = spec.gateway or settings.address("gateway")
     ctx.result = {"output_dir": str(out), "results": str(results), "summary": str(out / SUMMARY),
-                  "files": len(files), "skipped": len(files) - len(todo), "gateway": address}
-    ctx.progress(len(files) - len(todo), len(files),
-                 f"{len(files) - len(todo)} already done" if len(todo) < len(files) else "analysing")
+                  "files": len(keys), "skipped": len(files) - len(todo), "gateway": address}
+    with JsonlWriter(results) as writer:
+        for record in refused:
+            if record["key"] not in done:
+                writer.write(record)
+    ctx.progress(len(keys) - len(todo), len(keys),
+                 f"{len(keys) - len(todo)} already done or refused" if len(todo) < len(keys) else "analysing")
     if todo:
         try:
             wait_healthy(address, HEALTH_TIMEOUT_S, service="ser.v1.CallAnalysis", settings=settings)
@@ -205,12 +248,12 @@ def analyze_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
                                     timeout_s=spec.call_timeout_s, attempts=spec.attempts,
                                     max_bytes=settings.max_message_bytes - MESSAGE_HEADROOM, job_id=ctx.job.id)
             try:
-                _fan_out(ctx, analyzer, todo, results, spec.concurrency, len(files))
+                _fan_out(ctx, analyzer, todo, results, spec.concurrency, len(keys))
             finally:
-                write_summary([f.path for f in files], results, out / SUMMARY)
+                write_summary(listed, results, out / SUMMARY)
     else:
-        write_summary([f.path for f in files], results, out / SUMMARY)
-    latest = {r["key"]: r for r in read_records(results) if r.get("key") in {f.key for f in files}}
+        write_summary(listed, results, out / SUMMARY)
+    latest = {r["key"]: r for r in read_records(results) if r.get("key") in keys}
     failed = sorted((r["path"], r["error"]) for r in latest.values() if not r.get("ok"))
     return {**ctx.result, "completed": sum(bool(r.get("ok")) for r in latest.values()), "failed": len(failed),
             "errors": [f"{p}: {e}" for p, e in failed[:20]]}

@@ -2,7 +2,8 @@
 
 Both read training corpora (``shared.corpora.registry.load_corpus``) and/or plain audio files,
 sample at most N items (seeded), decode them in chunks (a file that does not decode is skipped and
-counted), compute features with the same ``shared`` code the services use, fit, and publish to
+counted; a file a corpus or manifest lists outside the data roots is left out unopened and counted;
+either makes the job PARTIAL), compute features with the same ``shared`` code the services use, fit, and publish to
 ``<artifacts_dir>/<kind>/<name>/<version>/`` through ``ArtifactStore`` with a ``provenance.json``
 naming the corpora, the configs and the job. Progress is reported per chunk; a cancel request
 stops at the next chunk and publishes nothing.
@@ -17,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from services.jobs.app import app
-from services.jobs.inputs import resolve_inputs
+from services.jobs.inputs import Refused, confine_items, resolve_inputs
 from services.jobs.progress import JobContext, run_task
-from services.jobs.specs import FitSpeakerPcaSpec, FitVocabularySpec, parse_spec
+from services.jobs.specs import FitSpeakerPcaSpec, FitVocabularySpec
 from shared.corpora.items import CorpusItem, Manifest
 from shared.corpora.registry import load_corpus
 from shared.errors import SpecError
@@ -29,7 +30,7 @@ from shared.features.bovw import fit_vocabulary, kaze_descriptors
 from shared.features.config import preset
 from shared.features.image import ImageConfig, to_image_uint8
 from shared.features.logmel import LogMelFrontEnd
-from shared.paths import confine
+from shared.paths import PathPolicy
 from shared.settings import Settings
 from shared.speaker.encoder import Ge2eEncoder
 from shared.speaker.pca import SpeakerPca
@@ -38,27 +39,40 @@ CHUNK = 32
 FILES_CORPUS = "files"
 
 
-def training_manifest(spec: FitVocabularySpec | FitSpeakerPcaSpec, settings: Settings) -> tuple[Manifest, list[dict[str, Any]]]:
-    """Every training item of the spec, and a provenance entry per source (corpus or file list)."""
+def training_manifest(spec: FitVocabularySpec | FitSpeakerPcaSpec, paths: PathPolicy
+                      ) -> tuple[Manifest, list[dict[str, Any]], list[Refused]]:
+    """Every training item of the (confined) spec, a provenance entry per source (corpus or file list), and
+    the files a corpus or manifest lists outside the data roots (left out, never opened)."""
     manifests: list[Manifest] = []
     sources: list[dict[str, Any]] = []
+    refused: list[Refused] = []
     for ref in spec.corpora:
-        root = confine(Path(ref.root), settings.data_roots)
-        manifest = load_corpus(ref.name, root, **ref.options)
+        manifest, outside = confine_items(load_corpus(ref.name, Path(ref.root), **ref.options), paths)
         corpus = manifest.items[0].corpus if len(manifest) else ref.name
         manifests.append(manifest)
-        sources.append({"corpus": corpus, "root": str(root), "items": len(manifest), "options": ref.options})
+        refused += outside
+        sources.append({"corpus": corpus, "root": ref.root, "items": len(manifest), "refused": len(outside),
+                        "options": ref.options})
     if spec.inputs or spec.manifest:
-        paths = resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)
+        inputs = resolve_inputs(spec.inputs, spec.manifest, paths)
         manifests.append(Manifest(items=tuple(
             CorpusItem(path=p, corpus=FILES_CORPUS, language="", speaker="", gender=None, label_original="", label=None)
-            for p in paths
+            for p in inputs.files
         )))
-        sources.append({"corpus": FILES_CORPUS, "manifest": spec.manifest, "inputs": len(spec.inputs), "items": len(paths)})
+        refused += inputs.refused
+        sources.append({"corpus": FILES_CORPUS, "manifest": spec.manifest, "inputs": len(spec.inputs),
+                        "items": len(inputs.files), "refused": len(inputs.refused)})
     manifest = Manifest.concat(manifests)
     if not len(manifest):
-        raise SpecError("the training corpora and files hold no audio items")
-    return manifest, sources
+        outside = f" ({len(refused)} listed outside the data roots)" if refused else ""
+        raise SpecError(f"the training corpora and files hold no audio items{outside}")
+    return manifest, sources, refused
+
+
+def item_counts(used: int, skipped: int, refused: list[Refused]) -> dict[str, Any]:
+    """What decides the job's state: items used, and items skipped (undecodable) or refused (outside the roots)."""
+    return {"completed": used, "failed": skipped + len(refused), "refused": [r.path for r in refused[:20]],
+            "errors": [f"{r.path}: {r.message}" for r in refused[:20]]}
 
 
 def sample(manifest: Manifest, limit: int, seed: int) -> Manifest:
@@ -89,9 +103,9 @@ def provenance(ctx: JobContext, sources: list[dict[str, Any]], **extra: Any) -> 
 
 
 def build_vocabulary(ctx: JobContext, settings: Settings) -> dict[str, Any]:
-    spec = parse_spec("fit_vocabulary", ctx.job.spec)
+    spec = ctx.spec
     assert isinstance(spec, FitVocabularySpec)
-    manifest, sources = training_manifest(spec, settings)
+    manifest, sources, refused = training_manifest(spec, ctx.paths)
     manifest = sample(manifest, spec.max_images, spec.seed)
     logmel = preset(spec.preset)
     image = ImageConfig(size=spec.image_size, channels=1)
@@ -106,7 +120,8 @@ def build_vocabulary(ctx: JobContext, settings: Settings) -> dict[str, Any]:
         for mel in frontend.compute_many(clips) if clips else []:
             descriptors.append(kaze_descriptors(to_image_uint8(mel, image)))
         ctx.progress(done, total, f"{len(descriptors)} images, {sum(map(len, descriptors))} descriptors")
-    ctx.result.update({"skipped": skipped, "images": len(descriptors)})
+    ctx.result.update({"skipped": skipped, "images": len(descriptors),
+                       **item_counts(len(manifest) - skipped, skipped, refused)})
     ctx.progress(len(manifest), total, "clustering" + (f" (k in {spec.k_candidates})" if spec.k_candidates else ""))
     vocabulary = fit_vocabulary(
         descriptors, k=spec.k, k_range=spec.k_candidates, seed=spec.seed, corpora=corpus_names(sources),
@@ -128,9 +143,9 @@ def fit_vocabulary_task(self: Any, job_id: str) -> dict[str, Any]:
 
 
 def build_speaker_pca(ctx: JobContext, settings: Settings) -> dict[str, Any]:
-    spec = parse_spec("fit_speaker_pca", ctx.job.spec)
+    spec = ctx.spec
     assert isinstance(spec, FitSpeakerPcaSpec)
-    manifest, sources = training_manifest(spec, settings)
+    manifest, sources, refused = training_manifest(spec, ctx.paths)
     manifest = sample(manifest, spec.max_utterances, spec.seed)
     encoder = Ge2eEncoder()
     total = len(manifest) + 1
@@ -143,7 +158,8 @@ def build_speaker_pca(ctx: JobContext, settings: Settings) -> dict[str, Any]:
         if clips:
             embeddings.append(encoder.embed_batch(clips))
         ctx.progress(done, total, f"{sum(map(len, embeddings))} embeddings")
-    ctx.result.update({"skipped": skipped, "utterances": sum(map(len, embeddings))})
+    ctx.result.update({"skipped": skipped, "utterances": sum(map(len, embeddings)),
+                       **item_counts(len(manifest) - skipped, skipped, refused)})
     ctx.progress(len(manifest), total, "fitting PCA")
     matrix = np.concatenate(embeddings) if embeddings else np.zeros((0, encoder.dim), np.float32)
     pca = SpeakerPca.fit(matrix, width=spec.width, corpora=corpus_names(sources), encoder=encoder.name)

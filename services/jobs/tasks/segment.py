@@ -9,7 +9,7 @@ from services.jobs.app import app
 from services.jobs.inputs import resolve_inputs
 from services.jobs.jsonl import JsonlWriter, finished_keys, read_records
 from services.jobs.progress import JobContext, run_task
-from services.jobs.specs import SegmentBatchSpec, parse_spec
+from services.jobs.specs import SegmentBatchSpec
 from shared.audio.decode import AudioLimits
 from shared.audio.pipeline import PrepareOptions, prepare
 from shared.audio.vad import SileroVad, VadConfig
@@ -46,26 +46,32 @@ def prepare_options(spec: SegmentBatchSpec, settings: Settings) -> PrepareOption
 
 
 def segment_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
-    spec = parse_spec("segment_batch", ctx.job.spec)
+    spec = ctx.spec
     assert isinstance(spec, SegmentBatchSpec)
-    paths = resolve_inputs(spec.inputs, spec.manifest, settings.data_roots)
-    out = Path(spec.output_dir) / ctx.job.id / "segments.jsonl"
+    inputs = resolve_inputs(spec.inputs, spec.manifest, ctx.paths)
+    out = Path(spec.output_dir or settings.artifacts_dir / "jobs") / ctx.job.id / "segments.jsonl"
     done = finished_keys(out)
     options = prepare_options(spec, settings)
     limits = AudioLimits.from_settings(settings)
     vad = SileroVad()
-    ctx.result = {"output": str(out), "files": len(paths)}
-    ctx.progress(len(done), len(paths), f"{len(done)} already done" if done else "segmenting")
+    total = len(inputs)
+    ctx.result = {"output": str(out), "files": total}
+    ctx.progress(len(done), total, f"{len(done)} already done" if done else "segmenting")
     with JsonlWriter(out) as writer:
-        for path in paths:
+        for refused in inputs.refused:  # outside the data roots: recorded, never opened
+            if refused.path not in done:
+                writer.write(refused.record())
+                done.add(refused.path)
+        for path in inputs.files:
             if str(path) in done:
                 continue
             record = segment_one(path, options, vad, limits)
             writer.write(record)
             done.add(str(path))
-            ctx.progress(len(done), len(paths), f"{path.name}: {'ok' if record['ok'] else record['error']}")
+            ctx.progress(len(done), total, f"{path.name}: {'ok' if record['ok'] else record['error']}")
     records = read_records(out)
-    return {**ctx.result, "completed": len(records), "errors": sum(not r["ok"] for r in records)}
+    failed = [f"{r['path']}: {r['error']}" for r in records if not r["ok"]]
+    return {**ctx.result, "completed": len(records) - len(failed), "failed": len(failed), "errors": failed[:20]}
 
 
 @app.task(name="ser.segment_batch", bind=True)
