@@ -1,6 +1,6 @@
 """``analyze_batch`` on a real Celery worker against an in-process stack (preprocess, inference, gateway).
 
-The gateway runs in this process, so every AnalyzeCall the worker makes is counted here by file;
+The gateway runs in this process, so every AnalyzeUpload the worker makes is counted here by file;
 that is how the tests show that a resubmission, or a redelivery after the worker is SIGKILLed, does
 not analyse a finished file again.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -50,19 +51,20 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="module")
 def gateway_calls():
-    """call_id (the file path) -> AnalyzeCalls the gateway received."""
+    """call_id (the file path) -> uploads (AnalyzeUpload, how workers send files) the gateway received."""
     counts: collections.Counter[str] = collections.Counter()
     lock = threading.Lock()
-    original = CallAnalysisServicer.AnalyzeCall
+    original = CallAnalysisServicer.AnalyzeUpload
 
-    def counted(self, request, context):
+    def counted(self, request_iterator, context):
+        first = next(request_iterator)
         with lock:
-            counts[request.call_id] += 1
-        return original(self, request, context)
+            counts[first.config.call_id] += 1
+        return original(self, itertools.chain([first], request_iterator), context)
 
-    CallAnalysisServicer.AnalyzeCall = counted
+    CallAnalysisServicer.AnalyzeUpload = counted
     yield counts
-    CallAnalysisServicer.AnalyzeCall = original
+    CallAnalysisServicer.AnalyzeUpload = original
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
+from pathlib import Path
 
 import grpc
 import pytest
@@ -95,7 +97,10 @@ class FakeStub:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def AnalyzeCall(self, request, timeout):  # noqa: N802 - the gRPC method name
+    def AnalyzeUpload(self, requests, timeout):  # noqa: N802 - the gRPC method name
+        messages = list(requests)  # reads the file, as gRPC would while uploading
+        request = messages[0].config
+        assert b"".join(m.chunk for m in messages[1:]) == Path(request.call_id).read_bytes()
         self.calls.append(request.call_id)
         name = request.call_id.rsplit("/", 1)[-1]
         if name.startswith("bad"):
@@ -111,7 +116,7 @@ def test_analyzer_retries_transient_errors_records_final_ones_and_writes_call_js
         (tmp_path / name).write_bytes(b"RIFF")
     stub = FakeStub()
     out = tmp_path / "out"
-    analyze = CallAnalyzer(stub, analyze_options(), out, timeout_s=5, attempts=3, max_bytes=100, job_id="j")
+    analyze = CallAnalyzer(stub, analyze_options(), out, timeout_s=5, attempts=3, job_id="j")
     good, flaky, bad = (analyze(CallFile.of(tmp_path / n)) for n in ("good.wav", "flaky.wav", "bad.wav"))
     assert good["ok"] and good["attempts"] == 1 and good["duration_s"] == 10.0 and good["model"] == "m:1"
     assert good["participants"] == [{"participant": "customer", "channel": 1, "talk_time_s": 3.0, "talk_share": 0.3,
@@ -123,10 +128,7 @@ def test_analyzer_retries_transient_errors_records_final_ones_and_writes_call_js
     assert flaky["ok"] and flaky["attempts"] == 3
     assert not bad["ok"] and bad["attempts"] == 1 and bad["error"] == "INVALID_ARGUMENT"
     assert bad["error_code"] == "audio_error" and bad["retryable"] is False
-    big = tmp_path / "big.wav"
-    big.write_bytes(b"x" * 101)
-    too_big = analyze(CallFile.of(big))
-    assert too_big["error"] == "payload_too_large" and not too_big["retryable"] and str(big) not in stub.calls
+    assert good["sha256"] == hashlib.sha256(b"RIFF").hexdigest()  # digested while streaming the upload
     missing = analyze(CallFile.of(tmp_path / "gone.wav"))
     assert missing["error"] == "io_error" and missing["retryable"] and missing["attempts"] == 3
 

@@ -41,8 +41,8 @@ from ser.v1 import analysis_pb2, analysis_pb2_grpc
 from services.common.client import channel, wait_healthy
 from services.common.errors import status_error_code
 from services.jobs.analyze_client import (
-    analyze_bytes,
     analyze_options,
+    analyze_path,
     error_code,
     participant_digest,
     response_to_dict,
@@ -65,7 +65,6 @@ TRANSIENT = frozenset({("UNAVAILABLE", ""), ("DEADLINE_EXCEEDED", ""), ("io_erro
 FINAL = frozenset({("INVALID_ARGUMENT", ""), (PayloadTooLarge.code, ""), (REFUSED, ""),
                    ("RESOURCE_EXHAUSTED", MessageTooLarge.code)})
 HEALTH_TIMEOUT_S = 30.0
-MESSAGE_HEADROOM = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -130,9 +129,9 @@ class CallAnalyzer:
     """Analyses one file through a shared gateway channel (thread-safe: one per job, used by the pool)."""
 
     def __init__(self, stub: analysis_pb2_grpc.CallAnalysisStub, options: analysis_pb2.AnalyzeOptions,
-                 out_dir: Path, *, timeout_s: float, attempts: int, max_bytes: int, job_id: str = "") -> None:
+                 out_dir: Path, *, timeout_s: float, attempts: int, job_id: str = "") -> None:
         self.stub, self.options, self.out_dir = stub, options, out_dir
-        self.timeout_s, self.attempts, self.max_bytes, self.job_id = timeout_s, attempts, max_bytes, job_id
+        self.timeout_s, self.attempts, self.job_id = timeout_s, attempts, job_id
 
     def __call__(self, item: CallFile) -> dict[str, Any]:
         started = time.perf_counter()
@@ -151,15 +150,13 @@ class CallAnalyzer:
         return record
 
     def _once(self, item: CallFile) -> dict[str, Any]:
+        """One file streamed to AnalyzeUpload from disk: any length, never whole in this worker's memory."""
+        digest = hashlib.sha256()
         try:
-            data = item.path.read_bytes()
+            response = analyze_path(self.stub, item.path, self.options, call_id=str(item.path),
+                                    timeout_s=self.timeout_s, digest=digest)
         except OSError as exc:
             return {"ok": False, "error": "io_error", "message": str(exc)}
-        if len(data) > self.max_bytes:
-            return {"ok": False, "error": PayloadTooLarge.code, "message": f"{len(data)} bytes exceed the "
-                    f"{self.max_bytes}-byte message limit; stream it with AnalyzeStream or raise SER_MAX_MESSAGE_MB"}
-        try:
-            response = analyze_bytes(self.stub, data, self.options, call_id=str(item.path), timeout_s=self.timeout_s)
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
             message = (exc.details() if isinstance(exc, grpc.Call) else str(exc)) or code.name
@@ -168,7 +165,7 @@ class CallAnalyzer:
         result = response_to_dict(response)
         write_call(result, self.out_dir / CALLS / item.result_name)
         model = result["model"]
-        return {"ok": True, "sha256": hashlib.sha256(data).hexdigest(), "result": f"{CALLS}/{item.result_name}",
+        return {"ok": True, "sha256": digest.hexdigest(), "result": f"{CALLS}/{item.result_name}",
                 "duration_s": round(result["duration_s"], 3), "segments": len(result["timeline"]),
                 "model": f"{model['name']}:{model['version']}", "participants": participant_digest(result)}
 
@@ -245,8 +242,7 @@ def analyze_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
         options = analyze_options(spec.options, spec.model)
         with channel(address, settings) as ch:
             analyzer = CallAnalyzer(analysis_pb2_grpc.CallAnalysisStub(ch), options, out,
-                                    timeout_s=spec.call_timeout_s, attempts=spec.attempts,
-                                    max_bytes=settings.max_message_bytes - MESSAGE_HEADROOM, job_id=ctx.job.id)
+                                    timeout_s=spec.call_timeout_s, attempts=spec.attempts, job_id=ctx.job.id)
             try:
                 _fan_out(ctx, analyzer, todo, results, spec.concurrency, len(keys))
             finally:
