@@ -105,6 +105,9 @@ class ExperimentRun:
             self.input_config = ModelInputConfig.from_dict(self.loaded[1].feature_config)
         else:
             self.input_config = ModelInputConfig.from_dict({"kind": self.arch.input_kind, **spec.inputs})
+        self.model_overrides = dict(spec.model.overrides)
+        if self.input_config.kind == "functionals":  # the head's width follows the feature config
+            self.model_overrides.setdefault("feature_dim", self.input_config.utterance.dim)
         self.train_config = TrainConfig.from_dict({"seed": spec.seed, **spec.training})
         self.label_map = get_label_map(spec.label_map)
         self.classes = list(self.label_map.classes)
@@ -293,7 +296,7 @@ class ExperimentRun:
             model = self.loaded[0]
         else:
             seed_everything(self.spec.seed)
-            model = build_model(self.arch.name, len(self.classes), **self.spec.model.overrides)
+            model = build_model(self.arch.name, len(self.classes), **self.model_overrides)
         side_info = self._side_inputs(parts, model)
         if hasattr(model, "fit_normalizer") and not self.loaded:  # pool statistics: training data only
             model.fit_normalizer(parts["train"].inputs.x)
@@ -401,7 +404,7 @@ class ExperimentRun:
         agg = report.aggregate()
         card = ModelCard.describe(
             self.model, architecture=self.arch.name, labels=self.classes,
-            feature_config=self.input_config.to_dict(), model_config=dict(spec.model.overrides),
+            feature_config=self.input_config.to_dict(), model_config=dict(self.model_overrides),
             label_map=spec.label_map, training_corpora=tuple(report.folds[-1].split["train"]["per_corpus"]),
             protocol=spec.protocol.kind,
             metrics={"pooled": {m: round(getattr(agg.pooled, m), 4) for m in ("accuracy", "uar", "macro_f1")},

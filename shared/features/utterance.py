@@ -1,10 +1,19 @@
 """Utterance-level features: openSMILE functionals of the speech in a clip, one vector per clip.
 
-The feature-model family (``utterance_*`` architectures) eats these. Clips are VAD-trimmed first
-(``trim="vad"``): corpus clips carry leading and trailing silence of corpus-specific length, while a
-call's segments are already cut by the same VAD with the same padding, so trimming makes a corpus
-clip and a call segment of the same words look alike (the silence would otherwise leak into
-loudness and voicing functionals). A clip in which the VAD finds no speech is kept whole.
+The feature-model family (``utterance_*`` architectures) eats these. Clips are VAD-trimmed first:
+corpus clips carry leading and trailing silence of corpus-specific length, while a call's segments
+are already cut by the same VAD with the same padding, so trimming makes a corpus clip and a call
+segment of the same words look alike (the silence would otherwise leak into loudness and voicing
+functionals). A clip in which the VAD finds no speech is kept whole.
+
+* ``trim="vad_call"`` (use this): the clip is embedded in silence before the VAD runs, as an
+  utterance is on a call channel, so a corpus clip gets about the span the call path's segmenter gives
+  the same words; then the edges are refined on the samples themselves (``energy_edges``), because
+  the VAD's 32 ms windows sit at a phase that depends on where the signal started. Edge-sensitive
+  functionals (voiced-segment lengths, jitter and formant-bandwidth variation) move with the edges:
+  30-250 ms apart made the two paths' posteriors differ by up to 0.17;
+* ``trim="vad"``: the VAD on the bare clip (models trained before ``vad_call`` existed);
+* ``trim="none"``.
 
 Group statistics (``with_group_stats``) turn raw rows into the model's input layout
 ``[raw, group mean, group variance, group count]``: the model standardises by speaker itself, with
@@ -26,7 +35,29 @@ from shared.features.config import config_hash
 from shared.features.moments import Moments
 
 SAMPLE_RATE = 16000
-TrimMode = Literal["vad", "none"]
+TrimMode = Literal["vad_call", "vad", "none"]
+# eGeMAPS functionals that move by more than 0.2 of their spread across clips when a clip's edges move by
+# one VAD window (32 ms), which is how far the call path's and the eval path's trims can disagree
+# (tests/bench/bench_edge_sensitivity.py, 60 clips of SAVEE, RAVDESS and URDU). Mostly coefficients of
+# variation (stddevNorm) of near-zero-mean tracks. ``edge_stable=True`` leaves them out.
+EDGE_UNSTABLE_EGEMAPS = (    "mfcc4_sma3_stddevNorm",
+    "mfcc2_sma3_stddevNorm",
+    "F3bandwidth_sma3nz_stddevNorm",
+    "F2bandwidth_sma3nz_stddevNorm",
+    "F1bandwidth_sma3nz_stddevNorm",
+    "jitterLocal_sma3nz_stddevNorm",
+    "F3bandwidth_sma3nz_amean",
+    "F2frequency_sma3nz_stddevNorm",
+    "mfcc3_sma3_stddevNorm",
+    "slopeV500-1500_sma3nz_stddevNorm",
+    "F3frequency_sma3nz_stddevNorm",
+    "F2bandwidth_sma3nz_amean",
+    "mfcc4V_sma3nz_stddevNorm",
+    "F1frequency_sma3nz_stddevNorm",
+)
+CALL_CONTEXT_S = 0.5
+EDGE_FLOOR_DB = 20.0
+EDGE_PAD_S = 0.05
 ENCODERS = ("none", "whisper-tiny.en")
 
 
@@ -35,33 +66,41 @@ class UtteranceConfig:
     """``feature_set`` functionals, then (``encoder``) a frozen pretrained encoder's pooled frames."""
 
     feature_set: str = "egemaps"
-    trim: TrimMode = "vad"
+    trim: TrimMode = "vad_call"
     encoder: str = "none"
+    edge_stable: bool = False
 
     def __post_init__(self) -> None:
         from shared.features.egemaps import FEATURE_SETS
 
         if self.feature_set not in FEATURE_SETS:
             raise SpecError(f"feature_set must be one of {list(FEATURE_SETS)}, got {self.feature_set!r}")
-        if self.trim not in ("vad", "none"):
-            raise SpecError(f"trim must be 'vad' or 'none', got {self.trim!r}")
+        if self.trim not in ("vad_call", "vad", "none"):
+            raise SpecError(f"trim must be 'vad_call', 'vad' or 'none', got {self.trim!r}")
         if self.encoder not in ENCODERS:
             raise SpecError(f"encoder must be one of {list(ENCODERS)}, got {self.encoder!r}")
+        if self.edge_stable and self.feature_set != "egemaps":
+            raise SpecError("edge_stable applies to the egemaps feature set only")
 
     @property
     def dim(self) -> int:
         from shared.features.egemaps import EXPECTED_DIMS
         from shared.features.whisper import DIM
 
-        return EXPECTED_DIMS[self.feature_set] + (DIM if self.encoder != "none" else 0)
+        functionals = EXPECTED_DIMS[self.feature_set] - (len(EDGE_UNSTABLE_EGEMAPS) if self.edge_stable else 0)
+        return functionals + (DIM if self.encoder != "none" else 0)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"feature_set": self.feature_set, "trim": self.trim}
-        return d if self.encoder == "none" else {**d, "encoder": self.encoder}
+        d: dict[str, Any] = {"feature_set": self.feature_set, "trim": self.trim}
+        if self.encoder != "none":
+            d["encoder"] = self.encoder
+        if self.edge_stable:
+            d["edge_stable"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> UtteranceConfig:
-        unknown = set(d) - {"feature_set", "trim", "encoder"}
+        unknown = set(d) - {"feature_set", "trim", "encoder", "edge_stable"}
         if unknown:
             raise SpecError(f"unknown utterance feature fields: {sorted(unknown)}")
         return cls(**d)
@@ -70,15 +109,36 @@ class UtteranceConfig:
         return config_hash(self.to_dict())
 
 
-def vad_trim(clip: np.ndarray, vad: Any) -> np.ndarray:
-    """The clip from its first speech segment's start to its last one's end (VAD padding included)."""
+def vad_trim(clip: np.ndarray, vad: Any, context_s: float = 0.0) -> np.ndarray:
+    """The clip from its first speech segment's start to its last one's end (VAD padding included),
+    found with ``context_s`` of silence on both sides (as on a call channel; 0: the bare clip)."""
     from shared.audio.vad import VadConfig
 
-    spans = vad.segments(clip, SAMPLE_RATE, VadConfig())
+    pad = int(round(context_s * SAMPLE_RATE))
+    x = np.pad(np.asarray(clip, dtype=np.float32), (pad, pad)) if pad else clip
+    spans = vad.segments(x, SAMPLE_RATE, VadConfig())
     if not spans:
         return clip
-    start, end = spans[0][0] * SAMPLE_RATE // 1000, spans[-1][1] * SAMPLE_RATE // 1000
+    start = max(0, spans[0][0] * SAMPLE_RATE // 1000 - pad)
+    end = min(len(clip), spans[-1][1] * SAMPLE_RATE // 1000 - pad)
     return clip[start:end] if end - start >= SAMPLE_RATE // 10 else clip
+
+
+def energy_edges(clip: np.ndarray, floor_db: float = EDGE_FLOOR_DB, pad_s: float = EDGE_PAD_S) -> np.ndarray:
+    """The clip cut ``pad_s`` before its first and after its last 10 ms frame (1 ms hop) within ``floor_db``
+    of its loudest one. Unlike the VAD's 32 ms windows, whose phase depends on where the signal started,
+    these edges depend only on the samples around the speech, so a corpus clip and the same words cut
+    from a call end up with the same edges."""
+    x = np.asarray(clip, dtype=np.float32)
+    frame, hop = SAMPLE_RATE // 100, SAMPLE_RATE // 1000
+    if len(x) < 2 * frame:
+        return x
+    power = np.convolve(x.astype(np.float64) ** 2, np.ones(frame) / frame, mode="valid")[::hop]
+    db = 10 * np.log10(power + 1e-12)
+    loud = np.flatnonzero(db >= db.max() - floor_db)
+    pad = int(pad_s * SAMPLE_RATE)
+    start, end = max(0, loud[0] * hop - pad), min(len(x), loud[-1] * hop + frame + pad)
+    return x[start:end] if end - start >= SAMPLE_RATE // 10 else x
 
 
 class UtteranceFrontEnd:
@@ -94,6 +154,8 @@ class UtteranceFrontEnd:
             from shared.features.whisper import WhisperEncoder
 
             self.encoder = WhisperEncoder()
+        self.keep = np.asarray([i for i, n in enumerate(self.extractor.names)
+                                if not (config.edge_stable and n in EDGE_UNSTABLE_EGEMAPS)])
         self.cache = cache
         self._vad = None
         self._keys = (config_hash({"feature_set": config.feature_set, "trim": config.trim}),
@@ -106,7 +168,9 @@ class UtteranceFrontEnd:
             from shared.audio.vad import SileroVad
 
             self._vad = SileroVad(device="cpu")
-        return vad_trim(clip, self._vad)
+        if self.config.trim == "vad":
+            return vad_trim(clip, self._vad)
+        return energy_edges(vad_trim(clip, self._vad, CALL_CONTEXT_S))
 
     def _part(self, clip: np.ndarray, audio_key: str, config_key: str, compute) -> np.ndarray:
         if self.cache is not None:
@@ -121,7 +185,7 @@ class UtteranceFrontEnd:
     def one(self, clip: np.ndarray) -> np.ndarray:
         clip = np.asarray(clip, dtype=np.float32)
         key = audio_hash(clip, SAMPLE_RATE) if self.cache is not None else ""
-        parts = [self._part(clip, key, self._keys[0], lambda x: self.extractor(x, SAMPLE_RATE))]
+        parts = [self._part(clip, key, self._keys[0], lambda x: self.extractor(x, SAMPLE_RATE))[self.keep]]
         if self.encoder is not None:
             parts.append(self._part(clip, key, self._keys[1], self.encoder.one))
         return np.concatenate(parts)

@@ -94,6 +94,7 @@ class Variant:
     shrink: float
     label: str
     encoder: str = "none"
+    edge_stable: bool = False
 
 
 VARIANTS = (
@@ -109,6 +110,11 @@ VARIANTS = (
     Variant("utterance_mlp", "per_speaker", 16.0, "+ Whisper tiny.en: shrunk per-speaker (k=16), MLP, +GE2E",
             "whisper-tiny.en"),
     Variant("utterance_mlp", "global", 0.0, "+ Whisper tiny.en: global z, MLP, +GE2E", "whisper-tiny.en"),
+    Variant("utterance_mlp", "per_speaker", 16.0, "edge-stable eGeMAPS (74): shrunk per-speaker (k=16), MLP, +GE2E",
+            edge_stable=True),
+    Variant("utterance_mlp", "global", 0.0, "edge-stable eGeMAPS (74): global z, MLP, +GE2E", edge_stable=True),
+    Variant("utterance_mlp", "per_speaker", 0.0, "edge-stable eGeMAPS (74): per-speaker z, MLP, +GE2E",
+            edge_stable=True),
 )
 TRAIN = {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.01, "batch_size": 64, "max_epochs": 40,
          "schedule": "cosine", "label_smoothing": 0.1, "early_stopping_patience": None, "amp": False,
@@ -141,6 +147,12 @@ def run_fold(variant: Variant, x: np.ndarray, e: np.ndarray, items: list, classe
     train_idx = train_idx[np.sort(np.asarray(keep))]
     x_train = rows_for(x[train_idx], [speakers[i] for i in train_idx])
     seed_everything(seed)
+    if variant.edge_stable:
+        from shared.features.egemaps import FunctionalsExtractor
+        from shared.features.utterance import EDGE_UNSTABLE_EGEMAPS
+
+        names = FunctionalsExtractor("egemaps").names
+        x = x[:, [i for i, n in enumerate(names) if n not in EDGE_UNSTABLE_EGEMAPS]]
     model = build_model(variant.architecture, len(classes), view=variant.view, shrink=variant.shrink,
                         feature_dim=x.shape[1])
     model.fit_normalizer(x_train)

@@ -19,8 +19,8 @@ def test_group_rows_carry_each_groups_statistics_over_all_of_its_rows():
 
 
 def test_config_is_validated_and_hashed_stably():
-    assert UtteranceConfig().hash() == UtteranceConfig.from_dict({"feature_set": "egemaps", "trim": "vad"}).hash()
-    assert UtteranceConfig().hash() != UtteranceConfig(trim="none").hash()
+    assert UtteranceConfig().hash() == UtteranceConfig.from_dict({"feature_set": "egemaps", "trim": "vad_call"}).hash()
+    assert len({UtteranceConfig(trim=t).hash() for t in ("vad_call", "vad", "none")}) == 3
     with pytest.raises(SpecError):
         UtteranceConfig(feature_set="mfcc")
     with pytest.raises(SpecError):
@@ -36,6 +36,22 @@ def test_vad_trim_keeps_first_to_last_speech():
     x = np.arange(32000, dtype=np.float32)
     y = vad_trim(x, FakeVad())
     assert y[0] == 8000 and len(y) == 16000  # 500 ms .. 1500 ms
+
+
+def test_call_context_trim_maps_spans_back_into_the_clip():
+    """With 0.5 s of silence around the clip (as on a call channel), the VAD's spans shift by 0.5 s and are
+    clamped to the clip."""
+    x = np.arange(32000, dtype=np.float32)
+    seen = []
+
+    class Recording(FakeVad):
+        def segments(self, clip, sr, config):
+            seen.append(len(clip))
+            return [(300, 900), (1200, 2400)]  # in the padded signal: 0.3 s is before the clip starts
+
+    y = vad_trim(x, Recording(), context_s=0.5)
+    assert seen == [32000 + 16000]
+    assert y[0] == 0 and len(y) == (2400 - 500) * 16  # start clamped to the clip, end shifted back by 0.5 s
 
 
 def test_functionals_are_computed_once_per_audio_content(tmp_path):
