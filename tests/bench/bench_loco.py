@@ -139,6 +139,12 @@ def run_fold(variant: Variant, x: np.ndarray, e: np.ndarray, items: list, classe
     from shared.training.data import TensorBatches
     from shared.training.loop import Trainer, seed_everything
 
+    if variant.edge_stable:
+        from shared.features.egemaps import FunctionalsExtractor
+        from shared.features.utterance import EDGE_UNSTABLE_EGEMAPS
+
+        names = FunctionalsExtractor("egemaps").names
+        x = x[:, [i for i, n in enumerate(names) if n not in EDGE_UNSTABLE_EGEMAPS]]
     corpus = np.asarray([i.corpus for i in items])
     speakers = [i.speaker_key for i in items]
     labels = np.asarray([classes.index(str(i.label)) for i in items])
@@ -147,12 +153,6 @@ def run_fold(variant: Variant, x: np.ndarray, e: np.ndarray, items: list, classe
     train_idx = train_idx[np.sort(np.asarray(keep))]
     x_train = rows_for(x[train_idx], [speakers[i] for i in train_idx])
     seed_everything(seed)
-    if variant.edge_stable:
-        from shared.features.egemaps import FunctionalsExtractor
-        from shared.features.utterance import EDGE_UNSTABLE_EGEMAPS
-
-        names = FunctionalsExtractor("egemaps").names
-        x = x[:, [i for i, n in enumerate(names) if n not in EDGE_UNSTABLE_EGEMAPS]]
     model = build_model(variant.architecture, len(classes), view=variant.view, shrink=variant.shrink,
                         feature_dim=x.shape[1])
     model.fit_normalizer(x_train)
