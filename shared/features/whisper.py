@@ -48,7 +48,7 @@ class WhisperEncoder:
 
         self._ct2 = ctranslate2
         self.model = ctranslate2.models.Whisper(str(whisper_model_path()), device=device, inter_threads=1,
-                                                intra_threads=threads, compute_type="default")
+                                                intra_threads=threads, compute_type="float32")
         self.filters = torch.from_numpy(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS))
         self.window = torch.hann_window(N_FFT)
 
