@@ -22,7 +22,7 @@ from types import MappingProxyType
 from services.inference.batcher import BatchStats
 from services.inference.config import InferenceConfig
 from services.inference.loaded_model import LoadedModel, load_version
-from shared.errors import NotFound, SerError
+from shared.errors import ConfigMismatch, NotFound
 from shared.registry import DEFAULT_ALIAS, ModelRegistry
 
 log = logging.getLogger("ser.inference.models")
@@ -30,8 +30,9 @@ LATEST = "latest"
 Key = tuple[str, str]
 
 
-class ModelLoadFailed(SerError):
-    """A registered version could not be loaded (bad card, weights or artifacts)."""
+class ModelLoadFailed(ConfigMismatch):
+    """A registered version could not be loaded (bad card, weights or artifacts): FAILED_PRECONDITION,
+    because the request is fine and the model is what cannot be served."""
 
     code = "model_load_failed"
 

@@ -360,3 +360,27 @@ def test_speaker_aware_model_embeds_each_item_on_its_own_as_training_does(tmp_pa
     finally:
         ch.close()
         server.stop(0)
+
+
+def test_utterance_model_without_its_normalisation_statistics_is_refused_not_served(tmp_path):
+    from shared.features.inputs import ModelInputConfig
+    from shared.models.registry import build_model
+    from shared.registry import ModelCard
+
+    model = build_model("utterance_mlp_nospeaker", len(LABELS))  # never fitted: pool_n == 0
+    card = ModelCard.describe(model, architecture="utterance_mlp_nospeaker", labels=LABELS,
+                              feature_config=ModelInputConfig(kind="functionals").to_dict(), git_commit="test")
+    ModelRegistry(tmp_path).publish(model, card, name="unfitted", alias="default")
+    server = start(tmp_path)
+    ch, stub = stub_for(server)
+    try:
+        ref = common_pb2.ModelRef(name="unfitted")
+        info = stub.GetModel(emotion_pb2.GetModelRequest(model=ref), timeout=10)
+        assert info.state == emotion_pb2.MODEL_STATE_FAILED and "normalisation statistics" in info.error.message
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(emotion_pb2.PredictRequest(model=ref, audio=raw(clip(1.0, 0))), timeout=20)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "normalisation statistics" in err.value.details()
+    finally:
+        ch.close()
+        server.stop(0)
