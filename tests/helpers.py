@@ -23,6 +23,20 @@ def scratch_redis_url(db: int) -> str:
     return f"{base.rstrip('/')}/{db}"
 
 
+def clean_redis(db: int) -> str:
+    """URL of scratch database ``db``, emptied; fails the test when no Redis answers (make starts one)."""
+    import pytest
+    import redis
+
+    url = scratch_redis_url(db)
+    try:
+        redis.Redis.from_url(url).ping()
+    except redis.ConnectionError:
+        pytest.fail(f"Redis is not reachable at {url}")
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
 def start_worker(env: dict[str, str], log: Path, queues: str = "default,batch,fit,train,eval") -> subprocess.Popen:
     with open(log, "ab") as fh:
         return subprocess.Popen(

@@ -26,7 +26,7 @@ from shared.assets import sample_call_path
 from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.contract.tiny_model import LABELS, publish_tiny
-from tests.helpers import free_port, scratch_redis_url
+from tests.helpers import clean_redis, free_port
 
 log = logging.getLogger(__name__)
 CHUNK_MS = 100
@@ -189,12 +189,7 @@ def test_jobs_api_submit_get_list_cancel_round_trip(tmp_path):
     from services.jobs.app import make_app
     from services.jobs.store import JobStore
 
-    url = scratch_redis_url(11)
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {url}")
-    redis.Redis.from_url(url).flushdb()
+    url = clean_redis(11)
     settings = dataclasses.replace(base_settings(), redis_url=url, artifacts_dir=tmp_path)
     gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url), settings))
     ch = channel(f"127.0.0.1:{gateway.port}", settings)

@@ -19,7 +19,7 @@ from services.gateway.server import serve as serve_gateway
 from services.jobs.client import JobClient
 from shared.assets import sample_call_path
 from shared.settings import Settings
-from tests.helpers import scratch_redis_url, start_worker, stop, wait_worker
+from tests.helpers import clean_redis, start_worker, stop, wait_worker
 
 pytestmark = pytest.mark.redis
 DB = 5
@@ -49,12 +49,7 @@ def jobs(tree):
     from services.jobs.app import make_app
     from services.jobs.store import JobStore
 
-    url = scratch_redis_url(DB)
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {url}")
-    redis.Redis.from_url(url).flushdb()
+    url = clean_redis(DB)
     settings = dataclasses.replace(Settings.from_env(env={}), redis_url=url, data_roots=(tree["root"],),
                                    artifacts_dir=tree["base"] / "artifacts")
     gateway = serve_gateway(settings, port=0, jobs=JobClient(make_app(settings), JobStore.from_url(url), settings))

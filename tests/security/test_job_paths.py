@@ -27,7 +27,7 @@ from shared.assets import sample_call_path
 from shared.errors import InvalidInput, SpecError
 from shared.settings import Settings
 from tests.contract.voices import RATE, voice
-from tests.helpers import scratch_redis_url
+from tests.helpers import clean_redis
 
 pytestmark = pytest.mark.redis
 DB = 3
@@ -57,12 +57,7 @@ def tree(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture()
 def worker_env(tree, monkeypatch) -> Settings:
     """The environment a worker runs with: data roots, artifacts, a gateway token and a Redis password."""
-    url = scratch_redis_url(DB)
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.fail(f"Redis is not reachable at {url}")
-    redis.Redis.from_url(url).flushdb()
+    url = clean_redis(DB)
     env = {"SER_REDIS_URL": url, "SER_DATA_ROOTS": str(tree["root"]), "SER_ARTIFACTS_DIR": str(tree["artifacts"]),
            "SER_GATEWAY_TOKEN": TOKEN, "SER_SERVICE_TOKEN": SERVICE_TOKEN}
     for key, value in env.items():

@@ -29,7 +29,7 @@ from shared.assets import sample_call_path
 from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.contract.tiny_model import publish_tiny
-from tests.helpers import REPO, scratch_redis_url
+from tests.helpers import REPO, clean_redis
 
 GATEWAY_TOKEN = "gw-9c1d6f0e2b7a4c35"
 SERVICE_TOKEN = "svc-4e8a1b2c3d5f6071"
@@ -115,12 +115,7 @@ def test_the_container_probe_needs_no_token(stack):
 
 @pytest.fixture()
 def worker_env(stack, monkeypatch, tmp_path):
-    url = scratch_redis_url(DB)
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.fail(f"Redis is not reachable at {url}")
-    redis.Redis.from_url(url).flushdb()
+    url = clean_redis(DB)
     env = {**client_env(stack, gateway_token=GATEWAY_TOKEN), "SER_REDIS_URL": url,
            "SER_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     for key, value in env.items():

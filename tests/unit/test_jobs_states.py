@@ -22,7 +22,7 @@ from services.jobs.tasks.analyze import CallAnalyzer, CallFile, finished
 from shared.assets import sample_call_path
 from shared.errors import SpecError
 from shared.settings import Settings
-from tests.helpers import free_port, scratch_redis_url
+from tests.helpers import clean_redis
 from tests.unit.test_jobs_analyze import FakeError
 
 DB = 8
@@ -71,12 +71,7 @@ def test_partial_is_final_and_shown_with_its_failure_count_by_the_api_and_the_cl
 
 @pytest.fixture()
 def store(monkeypatch, tmp_path):
-    url = scratch_redis_url(DB)
-    try:
-        redis.Redis.from_url(url).ping()
-    except redis.ConnectionError:
-        pytest.fail(f"Redis is not reachable at {url}")
-    redis.Redis.from_url(url).flushdb()
+    url = clean_redis(DB)
     monkeypatch.setenv("SER_REDIS_URL", url)
     monkeypatch.setenv("SER_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
     monkeypatch.delenv("SER_DATA_ROOTS", raising=False)
@@ -108,7 +103,8 @@ class ExhaustedStub:
     def __init__(self, details: str, code: str) -> None:
         self.details, self.code, self.calls = details, code, 0
 
-    def AnalyzeCall(self, request, timeout):  # noqa: N802 - the gRPC method name
+    def AnalyzeUpload(self, requests, timeout):  # noqa: N802 - the gRPC method name
+        list(requests)
         self.calls += 1
         error = FakeError(grpc.StatusCode.RESOURCE_EXHAUSTED)
         error.details = lambda: self.details
@@ -124,7 +120,7 @@ def test_a_too_large_item_is_final_and_a_full_queue_is_retried(tmp_path, monkeyp
     for name, details, code in (("too_large", "Received message larger than max (70000000 vs. 67108864)", ""),
                                 ("queue_full", "model m: batching queue full (256 waiting)", "overloaded")):
         stub = ExhaustedStub(details, code)
-        record = CallAnalyzer(stub, analyze_options(), tmp_path, timeout_s=5, attempts=3, max_bytes=1 << 20)(
+        record = CallAnalyzer(stub, analyze_options(), tmp_path, timeout_s=5, attempts=3)(
             CallFile.of(call))
         records[name] = {**record, "key": name, "tries": stub.calls}
     assert records["too_large"]["error_code"] == "message_too_large" and records["too_large"]["tries"] == 1
@@ -142,11 +138,12 @@ def test_setup_errors_are_not_retried_now_but_redone_by_a_resubmission(tmp_path,
     class Denied:
         calls = 0
 
-        def AnalyzeCall(self, request, timeout):  # noqa: N802
+        def AnalyzeUpload(self, requests, timeout):  # noqa: N802
+            list(requests)
             Denied.calls += 1
             raise FakeError(grpc.StatusCode.UNAUTHENTICATED)
 
-    record = CallAnalyzer(Denied(), analyze_options(), tmp_path, timeout_s=5, attempts=3, max_bytes=100)(
+    record = CallAnalyzer(Denied(), analyze_options(), tmp_path, timeout_s=5, attempts=3)(
         CallFile.of(call))
     assert Denied.calls == 1 and record["retryable"] is True and not finished([record])
 
@@ -164,18 +161,27 @@ def test_the_gateway_keeps_the_code_of_a_downstream_resource_exhausted():
 
 def test_a_message_over_the_gateways_limit_is_message_too_large_over_real_grpc(tmp_path):
     """The gateway refuses it in gRPC itself (no trailer): the worker must still know it is final."""
-    dead = f"127.0.0.1:{free_port()}"
-    small = dataclasses.replace(Settings.from_env(env={}), max_message_bytes=1 << 20,
-                                addresses={**Settings.from_env(env={}).addresses, "preprocess": dead, "inference": dead})
+    from services.inference.config import InferenceConfig
+    from services.inference.server import serve as serve_inference
+    from shared.registry import ModelRegistry
+    from tests.contract.tiny_model import publish_tiny
+
+    publish_tiny(tmp_path / "registry")
+    base = Settings.from_env(env={})
+    inference = serve_inference(base, port=0, config=InferenceConfig(), registry=ModelRegistry(tmp_path / "registry"),
+                                device="cpu")
+    small = dataclasses.replace(base, max_message_bytes=1 << 20,
+                                addresses={**base.addresses, "inference": f"127.0.0.1:{inference.port}"})
     gateway = serve_gateway(small, port=0)
     big = tmp_path / "big.wav"
-    big.write_bytes(b"\0" * (2 << 20))
+    big.write_bytes(b"\0" * (3 << 20))  # uploaded in 2 MiB chunks: each over the gateway's 1 MiB limit
     try:
-        with channel(f"127.0.0.1:{gateway.port}", Settings.from_env(env={})) as ch:
+        with channel(f"127.0.0.1:{gateway.port}", base) as ch:
             record = CallAnalyzer(analysis_pb2_grpc.CallAnalysisStub(ch), analysis_pb2.AnalyzeOptions(), tmp_path,
-                                  timeout_s=10, attempts=3, max_bytes=64 << 20)(CallFile.of(big))
+                                  timeout_s=10, attempts=3)(CallFile.of(big))
     finally:
         gateway.stop(0)
+        inference.stop(0)
     assert record["error"] == "RESOURCE_EXHAUSTED" and record["error_code"] == "message_too_large", record
     assert record["attempts"] == 1 and record["retryable"] is False
 
