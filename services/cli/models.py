@@ -58,8 +58,12 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def metric_of(card: ModelCard, key: str = "uar") -> str:
-    """The card's headline metric (pooled over the test folds, or top level), formatted, or '-'."""
+    """The card's headline metric (pooled over the test folds, or top level), formatted, or '-'. A final fit's
+    metrics are on its training data, so they are marked "(fit)" rather than passed off as a test score."""
     metrics = card.metrics or {}
+    if card.protocol == "final_fit":
+        value = metrics.get("pooled", {}).get(key)
+        return f"{value:.3f} (fit)" if isinstance(value, (int, float)) else "-"
     for scope in (metrics.get("pooled", {}), metrics):
         value = scope.get(key) if isinstance(scope, dict) else None
         if isinstance(value, (int, float)):
