@@ -265,18 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SerError as exc:
         print(f"error ({exc.code}): {settings.redact(str(exc))}", file=sys.stderr)
         return 2
-    except grpc.RpcError as exc:  # a status from a service (UNAUTHENTICATED, UNAVAILABLE...): a message, not a traceback
-        code, details = (exc.code().name, exc.details()) if isinstance(exc, grpc.Call) else ("UNKNOWN", str(exc))
-        print(f"error ({code}): {settings.redact(details or code)}", file=sys.stderr)
-        return 1
+    except grpc.RpcError as exc:  # a status from a service: one line with the cause and the fix, not a traceback
+        print(settings.redact(rpc_failure(exc, args, settings) or str(exc)), file=sys.stderr)
+        return EXIT_RPC_FAILURE
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        line = rpc_failure(exc, args, settings)
-        if line is None:
-            raise
-        print(line, file=sys.stderr)
-        return EXIT_RPC_FAILURE
 
 
 def dump(obj: object) -> str:

@@ -76,7 +76,8 @@ def test_ser_analyze_sends_the_gateway_token(stack, monkeypatch, tmp_path, capsy
     assert json.loads(out.read_text())["timeline"]
     monkeypatch.setenv("SER_GATEWAY_TOKEN", "wrong")
     assert main(["analyze", str(sample_call_path())]) == 1  # a message, not a traceback
-    assert "error (UNAUTHENTICATED)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error (unauthenticated): ") and "SER_GATEWAY_TOKEN" in err and err.count("\n") == 1
 
 
 def test_internal_services_refuse_callers_without_the_service_token(stack):
