@@ -23,6 +23,15 @@ def scratch_redis_url(db: int) -> str:
     return f"{base.rstrip('/')}/{db}"
 
 
+def results_path(name: str) -> Path:
+    """Where a test writes the numbers it measured: the untracked artifacts/test-results/ (so `make test`
+    leaves the tree clean), or the published tests/bench/results/ with SER_PUBLISH_RESULTS=1."""
+    folder = (REPO / "tests" / "bench" / "results" if os.environ.get("SER_PUBLISH_RESULTS") == "1"
+              else REPO / "artifacts" / "test-results")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 def clean_redis(db: int) -> str:
     """URL of scratch database ``db``, emptied; fails the test when no Redis answers (make starts one)."""
     import pytest

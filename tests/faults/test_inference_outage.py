@@ -20,12 +20,12 @@ from shared.settings import Settings
 from tests.contract.test_gateway_service import call_request
 from tests.contract.tiny_model import publish_tiny
 from tests.faults.procs import kill_group, spawn_service
-from tests.helpers import REPO, free_port
+from tests.helpers import free_port, results_path
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 60.0  # generous: an outage must be reported long before it
 PROMPT_S = 5.0
-RESULTS = REPO / "tests" / "bench" / "results" / "faults.json"
+RESULTS = results_path("faults.json")
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,5 @@ def test_gateway_answers_unavailable_promptly_while_inference_is_down_and_recove
         "healthy_to_first_ok_s": round(recovered - healthy, 3),
     }
     print(json.dumps({"inference_outage": numbers}, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     RESULTS.write_text(json.dumps({**previous, "inference_outage": numbers}, indent=2) + "\n")

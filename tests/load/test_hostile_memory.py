@@ -6,7 +6,7 @@ Before the fix its resident size climbed by about 120 MiB per call to ~2 GiB and
 every failed request's payload was pinned by a reference cycle through the access-log
 interceptor's saved exception until the cyclic GC ran, and glibc's per-thread arenas kept what
 was freed. The bound asserted here is on the server's RSS above its warmed-up size, measured from
-/proc. Numbers go to tests/bench/results/hostile.json. Knob: SER_HOSTILE_CALLS (default 16).
+/proc. Numbers go to artifacts/test-results/hostile.json (tests/bench/results/ with SER_PUBLISH_RESULTS=1). Knob: SER_HOSTILE_CALLS (default 16).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from services.common.client import channel, wait_healthy
 from shared.assets import sample_call_path
 from shared.settings import Settings
 from tests.faults.procs import kill_group, spawn_service
-from tests.helpers import REPO, free_port
+from tests.helpers import free_port, results_path
 
 pytestmark = pytest.mark.slow
 PAYLOAD_MB = 60  # under the default 64 MiB message limit
@@ -32,7 +32,7 @@ CALLS = int(os.environ.get("SER_HOSTILE_CALLS", "16"))
 BURST_CLIENTS, BURST_CALLS = 4, 2
 MAX_SEQUENTIAL_GROWTH_MB = 400.0  # one request in hand is ~3 copies of 60 MiB; before the fix: ~1400 by call 16
 MAX_RETAINED_MB = 250.0  # above the warmed-up size once the calls are over
-RESULTS = REPO / "tests" / "bench" / "results" / "hostile.json"
+RESULTS = results_path("hostile.json")
 
 
 def rss_mb(pid: int) -> float:
@@ -103,7 +103,6 @@ def test_hostile_large_payloads_leave_the_servers_memory_bounded(tmp_path):
         "wall_s": round(time.perf_counter() - started, 1),
     }
     print(json.dumps({"hostile": numbers}, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(numbers, indent=2) + "\n")
     assert set(codes) == {"INVALID_ARGUMENT"}, codes  # random bytes are not audio; never a crash or a hang
     assert max(sequential) - warm < MAX_SEQUENTIAL_GROWTH_MB, numbers

@@ -1,7 +1,7 @@
 """A bounded load test: concurrent AnalyzeCall and AnalyzeStream clients against an in-process gateway,
 preprocess and inference (tiny model). Requests and time are both capped. It reports throughput,
 p50/p95 latency, status codes and memory, and fails on any status but OK/RESOURCE_EXHAUSTED or on
-memory that keeps growing. Numbers go to tests/bench/results/load.json.
+memory that keeps growing. Numbers go to artifacts/test-results/load.json (tests/bench/results/ with SER_PUBLISH_RESULTS=1).
 
 Knobs: SER_LOAD_REQUESTS (default 120), SER_LOAD_SECONDS (default 90), SER_LOAD_CALL_CLIENTS (4),
 SER_LOAD_STREAM_CLIENTS (2).
@@ -35,7 +35,7 @@ from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.contract.test_gateway_service import call_request
 from tests.contract.tiny_model import publish_tiny
-from tests.helpers import REPO
+from tests.helpers import results_path
 
 pytestmark = pytest.mark.slow
 MAX_REQUESTS = int(os.environ.get("SER_LOAD_REQUESTS", "120"))
@@ -46,7 +46,7 @@ STREAM_PACE = 8.0  # stream audio at 8x real time
 CHUNK_MS = 200
 ALLOWED = {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
 MAX_GROWTH_MB = 150.0
-RESULTS = REPO / "tests" / "bench" / "results" / "load.json"
+RESULTS = results_path("load.json")
 
 
 def rss_mb(field: str = "VmRSS") -> float:
@@ -171,7 +171,6 @@ def test_bounded_concurrent_load(tmp_path):
                    "at_end": round(rss_end, 1), "peak_hwm": round(rss_mb("VmHWM"), 1)},
     }
     print(json.dumps({"load": numbers}, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(numbers, indent=2) + "\n")
     assert results and len(results) <= MAX_REQUESTS
     assert set(r.code for r in results) <= ALLOWED, codes
