@@ -15,6 +15,7 @@ ENV_DOCS: dict[str, str] = {
     "SER_REGISTRY_POLL_S": "how often the registry fingerprint is checked for new versions/aliases (default 2)",
     "SER_METRICS_PORT": "Prometheus HTTP port; unset or empty = no metrics endpoint, 0 = any free port",
     "SER_PRELOAD_MODELS": "1: load every model's default version at start (default 1)",
+    "SER_FEATURE_THREADS": "threads computing utterance functionals (openSMILE) per call (default 2)",
 }
 
 
@@ -27,8 +28,11 @@ class InferenceConfig:
     poll_s: float = 2.0
     metrics_port: int | None = None
     preload: bool = True
+    feature_threads: int = 2
 
     def __post_init__(self) -> None:
+        if self.feature_threads < 1:
+            raise SpecError(f"feature_threads must be >= 1, got {self.feature_threads}")
         if self.max_batch_size < 1 or self.max_queue < 1:
             raise SpecError(f"max_batch_size and max_queue must be >= 1, got {self.max_batch_size}, {self.max_queue}")
         if self.max_queue_delay_ms < 0 or self.poll_s <= 0:
@@ -47,6 +51,7 @@ class InferenceConfig:
                 poll_s=float(env.get("SER_REGISTRY_POLL_S", "2")),
                 metrics_port=int(port) if port.strip() else None,
                 preload=env.get("SER_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
+                feature_threads=int(env.get("SER_FEATURE_THREADS", "2")),
             )
         except ValueError as exc:
             raise SpecError(f"bad inference setting: {exc}") from exc

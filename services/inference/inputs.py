@@ -113,11 +113,7 @@ def _grouped(model: LoadedModel) -> bool:
 
 
 def _moments(item: Item, model: LoadedModel) -> None:
-    if model.input_config.kind == "functionals":
-        item.raw = model.builder.utterance([item.clip])
-        item.moments = Moments.of(item.raw)
-    else:
-        item.moments = model.builder.band_moments([item.clip])
+    item.moments = model.builder.band_moments([item.clip])
 
 
 def group_stats(items: Sequence[Item], model: LoadedModel, context: SpeakerContext) -> dict[str, Moments]:
@@ -164,7 +160,14 @@ def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedM
         for item in part:
             _guard(item, _check, model)
             _guard(item, _decode, limits)
-        if _grouped(model):
+        if model.input_config.kind == "functionals":  # the slow step: one parallel call per chunk
+            audio = [i for i in part if i.ok and i.clip is not None]
+            for item, raw in zip(audio, model.builder.utterance.each([i.clip for i in audio]), strict=True):
+                if isinstance(raw, SerError):
+                    item.error = raw
+                else:
+                    item.raw, item.moments = raw[None], Moments.of(raw[None])
+        elif _grouped(model):
             for item in part:
                 if item.ok and item.clip is not None:
                     _guard(item, _moments, model)

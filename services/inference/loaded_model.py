@@ -112,7 +112,7 @@ def load_version(registry: ModelRegistry, name: str, version: str, *, device: st
                              "serving embeds speakers with GE2E only")
     if hasattr(model, "check_fitted"):
         model.check_fitted()  # a card without its normalisation statistics is refused, not served
-    builder = InputBuilder(input_config, device=device)
+    builder = InputBuilder(input_config, device=device, workers=config.feature_threads)
     if input_config.kind == "functionals":
         dim = input_config.utterance.dim
         example = np.concatenate([np.zeros((1, 2 * dim)), np.ones((1, dim + 1))], axis=1).astype(np.float32)

@@ -102,11 +102,12 @@ class InputBuilder:
     """
 
     def __init__(self, config: ModelInputConfig, device: str | torch.device | None = None,
-                 cache: FeatureCache | None = None) -> None:
+                 cache: FeatureCache | None = None, workers: int = 1) -> None:
         self.config = config
         self.frontend = None if config.kind in ("waveform", "functionals") else LogMelFrontEnd(config.logmel,
                                                                                               device=device)
-        self.utterance = UtteranceFrontEnd(config.utterance, cache) if config.kind == "functionals" else None
+        self.utterance = (UtteranceFrontEnd(config.utterance, cache, workers=workers) if config.kind == "functionals"
+                          else None)
 
     def utterance_rows(self, clips: Sequence[np.ndarray], groups: Sequence[str] | None = None) -> np.ndarray:
         """(clips, 3 * dim + 1): each clip's functionals with its group's statistics over all given clips."""

@@ -23,13 +23,15 @@ feeds the model the same way.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from shared.errors import SpecError
+from shared.errors import SerError, SpecError
 from shared.features.cache import FeatureCache, audio_hash
 from shared.features.config import config_hash
 from shared.features.moments import Moments
@@ -142,13 +144,20 @@ def energy_edges(clip: np.ndarray, floor_db: float = EDGE_FLOOR_DB, pad_s: float
 
 
 class UtteranceFrontEnd:
-    """Clips (16 kHz mono) -> (n, dim) functionals; optionally cached on disk by audio content."""
+    """Clips (16 kHz mono) -> (n, dim) functionals; optionally cached on disk by audio content.
 
-    def __init__(self, config: UtteranceConfig, cache: FeatureCache | None = None) -> None:
+    openSMILE is the slowest step of serving (about 31x real time per core), and it releases the GIL,
+    so ``workers`` threads compute clips in parallel, each with its own openSMILE and VAD instance
+    (neither is safe to share between threads).
+    """
+
+    def __init__(self, config: UtteranceConfig, cache: FeatureCache | None = None, workers: int = 1) -> None:
         from shared.features.egemaps import FunctionalsExtractor
 
         self.config = config
-        self.extractor = FunctionalsExtractor(config.feature_set)
+        self.workers = max(1, int(workers))
+        self._local = threading.local()
+        self._local.extractor = FunctionalsExtractor(config.feature_set)
         self.encoder = None
         if config.encoder != "none":
             from shared.features.whisper import WhisperEncoder
@@ -157,20 +166,28 @@ class UtteranceFrontEnd:
         self.keep = np.asarray([i for i, n in enumerate(self.extractor.names)
                                 if not (config.edge_stable and n in EDGE_UNSTABLE_EGEMAPS)])
         self.cache = cache
-        self._vad = None
         self._keys = (config_hash({"feature_set": config.feature_set, "trim": config.trim}),
                       config_hash({"encoder": config.encoder, "trim": config.trim}))
+
+    @property
+    def extractor(self) -> Any:
+        """This thread's openSMILE extractor."""
+        if getattr(self._local, "extractor", None) is None:
+            from shared.features.egemaps import FunctionalsExtractor
+
+            self._local.extractor = FunctionalsExtractor(self.config.feature_set)
+        return self._local.extractor
 
     def _trimmed(self, clip: np.ndarray) -> np.ndarray:
         if self.config.trim == "none":
             return clip
-        if self._vad is None:
+        if getattr(self._local, "vad", None) is None:
             from shared.audio.vad import SileroVad
 
-            self._vad = SileroVad(device="cpu")
+            self._local.vad = SileroVad(device="cpu")
         if self.config.trim == "vad":
-            return vad_trim(clip, self._vad)
-        return energy_edges(vad_trim(clip, self._vad, CALL_CONTEXT_S))
+            return vad_trim(clip, self._local.vad)
+        return energy_edges(vad_trim(clip, self._local.vad, CALL_CONTEXT_S))
 
     def _part(self, clip: np.ndarray, audio_key: str, config_key: str, compute) -> np.ndarray:
         if self.cache is not None:
@@ -190,8 +207,24 @@ class UtteranceFrontEnd:
             parts.append(self._part(clip, key, self._keys[1], self.encoder.one))
         return np.concatenate(parts)
 
+    def each(self, clips: Sequence[np.ndarray]) -> list[np.ndarray | SerError]:
+        """Each clip's row, or the typed error that clip raised (one bad clip does not sink the others)."""
+        def safe(clip: np.ndarray) -> np.ndarray | SerError:
+            try:
+                return self.one(clip)
+            except SerError as exc:
+                return exc
+
+        if self.workers == 1 or len(clips) < 2:
+            return [safe(c) for c in clips]
+        with ThreadPoolExecutor(min(self.workers, len(clips)), thread_name_prefix="utterance") as pool:
+            return list(pool.map(safe, clips))
+
     def __call__(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        rows = [self.one(c) for c in clips]
+        rows = self.each(clips)
+        for row in rows:
+            if isinstance(row, SerError):
+                raise row
         return np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.config.dim), np.float32)
 
 

@@ -78,3 +78,15 @@ def test_whisper_encoder_pools_the_clips_own_frames_into_one_vector():
     assert config.dim == 88 + DIM and config.hash() != UtteranceConfig(trim="none").hash()
     rows = UtteranceFrontEnd(config)([short])
     np.testing.assert_allclose(rows[0, 88:], vectors[0], rtol=1e-4, atol=1e-5)
+
+
+def test_parallel_workers_give_the_same_rows_and_keep_errors_per_clip():
+    from shared.errors import SerError
+
+    clips = [voice(0.8, f0=100 + 30 * k, seed=k) for k in range(5)]
+    one = UtteranceFrontEnd(UtteranceConfig(trim="none"))(clips)
+    front = UtteranceFrontEnd(UtteranceConfig(trim="none"), workers=3)
+    np.testing.assert_array_equal(front(clips), one)
+    mixed = front.each([clips[0], np.zeros(0, np.float32), clips[1]])
+    assert isinstance(mixed[1], SerError) and not isinstance(mixed[0], SerError)
+    np.testing.assert_array_equal(mixed[2], one[1])
