@@ -115,6 +115,8 @@ VARIANTS = (
     Variant("utterance_mlp", "global", 0.0, "edge-stable eGeMAPS (74): global z, MLP, +GE2E", edge_stable=True),
     Variant("utterance_mlp", "per_speaker", 0.0, "edge-stable eGeMAPS (74): per-speaker z, MLP, +GE2E",
             edge_stable=True),
+    Variant("utterance_mlp", "per_speaker", 16.0, "edge-stable eGeMAPS (74) + Whisper tiny.en, call-like trim: "
+            "shrunk per-speaker (k=16), MLP, +GE2E", "whisper-tiny.en", edge_stable=True),
 )
 TRAIN = {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.01, "batch_size": 64, "max_epochs": 40,
          "schedule": "cosine", "label_smoothing": 0.1, "early_stopping_patience": None, "amp": False,
@@ -144,7 +146,8 @@ def run_fold(variant: Variant, x: np.ndarray, e: np.ndarray, items: list, classe
         from shared.features.utterance import EDGE_UNSTABLE_EGEMAPS
 
         names = FunctionalsExtractor("egemaps").names
-        x = x[:, [i for i, n in enumerate(names) if n not in EDGE_UNSTABLE_EGEMAPS]]
+        keep = [i for i, n in enumerate(names) if n not in EDGE_UNSTABLE_EGEMAPS]
+        x = x[:, keep + list(range(len(names), x.shape[1]))]  # encoder dims (if any) stay
     corpus = np.asarray([i.corpus for i in items])
     speakers = [i.speaker_key for i in items]
     labels = np.asarray([classes.index(str(i.label)) for i in items])
