@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +58,14 @@ def audio_files(root: Path) -> tuple[list[Path], int]:
             continue
         found.append(p)
     return found, hidden
+
+
+def check_folder(path: Path, folders: Mapping[str, str], code: str) -> None:
+    """A file filed under an emotion folder (``folders``: lower-case folder name -> code) must carry that
+    folder's code in its name; a disagreement is a mislabelled file, reported rather than guessed."""
+    folder = folders.get(path.parent.name.lower())
+    if folder is not None and folder != code:
+        raise Unparseable(f"code {code} in the name but folder {path.parent.name}")
 
 
 def collect(corpus: str, items_or_paths: Iterable[Path], parse: ParseFn, hidden: int = 0) -> Manifest:

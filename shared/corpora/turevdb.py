@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.corpora.base import Unparseable, collect_dir
+from shared.corpora.base import Unparseable, check_folder, collect_dir
 from shared.corpora.items import CorpusItem, Manifest
 
 CORPUS = "turevdb"
@@ -34,9 +34,7 @@ def parse(path: Path) -> CorpusItem:
         raise Unparseable(f"unknown emotion code {code!r}; known {sorted(EMOTIONS)}")
     if speaker not in SPEAKERS:
         raise Unparseable(f"unknown speaker {speaker}; known {list(SPEAKERS)}")
-    folder = FOLDERS.get(path.parent.name.lower())
-    if folder is not None and folder != code:
-        raise Unparseable(f"code {code} in the name but folder {path.parent.name}")
+    check_folder(path, FOLDERS, code)
     return CorpusItem(
         path=path,
         corpus=CORPUS,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.corpora.base import Unparseable, collect_dir
+from shared.corpora.base import Unparseable, check_folder, collect_dir
 from shared.corpora.items import CorpusItem, Manifest
 
 CORPUS = "urdu"
@@ -37,9 +37,7 @@ def parse(path: Path) -> CorpusItem:
     speaker, gender, file_no, code, number = m.groups()
     if code not in EMOTIONS:
         raise Unparseable(f"unknown emotion letter {code!r}; known {sorted(EMOTIONS)}")
-    folder = FOLDERS.get(path.parent.name.lower())
-    if folder is not None and folder != code:
-        raise Unparseable(f"emotion {code} in the name but folder {path.parent.name}")
+    check_folder(path, FOLDERS, code)
     return CorpusItem(
         path=path,
         corpus=CORPUS,
