@@ -23,8 +23,9 @@ feeds the model the same way.
 """
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -189,12 +190,13 @@ class UtteranceFrontEnd:
             return vad_trim(clip, self._local.vad)
         return energy_edges(vad_trim(clip, self._local.vad, CALL_CONTEXT_S))
 
-    def _part(self, clip: np.ndarray, audio_key: str, config_key: str, compute) -> np.ndarray:
+    def _part(self, trimmed: Callable[[], np.ndarray], audio_key: str, config_key: str,
+              compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         if self.cache is not None:
             hit = self.cache.get(audio_key, config_key)
             if hit is not None:
                 return hit
-        value = np.asarray(compute(self._trimmed(clip)), dtype=np.float32)
+        value = np.asarray(compute(trimmed()), dtype=np.float32)
         if self.cache is not None:
             self.cache.put(audio_key, config_key, value)
         return value
@@ -202,9 +204,10 @@ class UtteranceFrontEnd:
     def one(self, clip: np.ndarray) -> np.ndarray:
         clip = np.asarray(clip, dtype=np.float32)
         key = audio_hash(clip, SAMPLE_RATE) if self.cache is not None else ""
-        parts = [self._part(clip, key, self._keys[0], lambda x: self.extractor(x, SAMPLE_RATE))[self.keep]]
+        trimmed = functools.cache(lambda: self._trimmed(clip))  # the VAD runs once, and only on a cache miss
+        parts = [self._part(trimmed, key, self._keys[0], lambda x: self.extractor(x, SAMPLE_RATE))[self.keep]]
         if self.encoder is not None:
-            parts.append(self._part(clip, key, self._keys[1], self.encoder.one))
+            parts.append(self._part(trimmed, key, self._keys[1], self.encoder.one))
         return np.concatenate(parts)
 
     def each(self, clips: Sequence[np.ndarray]) -> list[np.ndarray | SerError]:
