@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup proto demo test test-fast up down lint bench redis clean train-default
+.PHONY: setup proto demo test test-fast up down lint bench redis browser clean train-default
 
 setup: $(STAMP)
 
@@ -27,10 +27,14 @@ proto: setup
 redis: setup
 	$(BIN)/ser redis
 
+# Debian's chromium + chromium-driver for the web-view test (tests/browser), installed where missing.
+browser: setup
+	$(BIN)/ser browser
+
 demo: setup redis
 	$(BIN)/ser demo
 
-test: setup redis
+test: setup redis browser
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

@@ -67,6 +67,14 @@ def cmd_redis(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_browser(args: argparse.Namespace, settings: Settings) -> int:
+    from services.cli.debian import BROWSER, ensure_binaries
+
+    for binary, path in ensure_binaries(BROWSER, "the web-view browser tests").items():
+        print(f"{binary}: {path}")
+    return 0
+
+
 def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
     from services.cli.segment import run_segment
 
@@ -135,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop what `ser up` started").set_defaults(func=cmd_down)
     sub.add_parser("redis", help="make sure Redis answers at SER_REDIS_URL (install/start it if not)"
                    ).set_defaults(func=cmd_redis)
+    sub.add_parser("browser", help="make sure headless Chromium and ChromeDriver are installed (browser tests)"
+                   ).set_defaults(func=cmd_browser)
 
     s = sub.add_parser("segment", help="print per-channel speech segments of a recording")
     s.add_argument("file")

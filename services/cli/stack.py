@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from urllib.parse import urlparse
 import redis
 import yaml
 
+from services.cli.debian import REDIS, ensure_binaries
 from services.common.security import mask_url
 from shared.registry.bundled import seed_registry
 from shared.settings import Settings
@@ -73,16 +73,10 @@ def redis_ping(url: str) -> bool:
 
 def install_redis() -> str:
     """Debian's redis-server, installed with apt-get when we are root and it is missing."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError("Redis is not reachable and redis-server is not installed; "
-                           "install it (apt-get install redis-server) or set SER_REDIS_URL")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True, env=env)
-    return shutil.which("redis-server") or "/usr/bin/redis-server"
+    try:
+        return ensure_binaries(REDIS, "Redis is not reachable and")["redis-server"]
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}, or set SER_REDIS_URL") from e
 
 
 def ensure_redis(settings: Settings, state: StackState | None = None) -> bool:
