@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.jobs.store import JobState
+from shared.evaluation.reports import Report
 from shared.experiments.spec import load_spec
 from shared.recipes import recipes_dir
 from tests.synthetic import make_savee, make_tess
@@ -60,4 +61,7 @@ def test_paper_recipe_runs_as_a_job(recipe, corpora, worker, job_client):
     assert final.state is JobState.SUCCEEDED, final
     report = Path(final.result["report"])
     assert report.exists() and spec.name in report.read_text()
-    assert 0.0 <= final.result["uar"] <= 1.0
+    saved = Report.load_json(report.with_name("report.json")).aggregate().pooled
+    recalls = [c.recall for c in saved.per_class.values() if c.support]
+    assert final.result["uar"] == pytest.approx(sum(recalls) / len(recalls), abs=1e-4)  # job result == report
+    assert int(saved.confusion.sum()) == sum(c.support for c in saved.per_class.values()) > 0

@@ -130,11 +130,18 @@ def test_oversample_balances_minorities_reproducibly():
     assert [a[1] for a in augmented[10:]] == aseeds[10:]
 
 
-def test_augmented_waveform_goes_through_the_same_front_end():
+def test_speed_augmentation_reaches_the_log_mels():
+    """Augmenting the waveform (not the spectrogram) must show in the front end: a 1.25x speed-up
+    gives 1/1.25 of the frames and moves the tone's energy to higher mel bands."""
     fe = LogMelFrontEnd(device="cpu")
-    x = _tone(300, 0.4)
-    y = Augmenter(AugmentConfig(p=1.0, speed_range=(1.0, 1.0)), seed=0).waveform(x)
-    assert fe.compute_many([y])[0].shape == fe.compute_many([x])[0].shape
+    x = _tone(300, 1.0)
+    only_speed = AugmentConfig(p=1.0, speed_range=(1.25, 1.25), snr_db_range=None, max_shift_s=None,
+                               gain_db_range=None)
+    y = Augmenter(only_speed, seed=0).waveform(x)
+    mx, my = fe.compute_many([x])[0], fe.compute_many([y])[0]
+    assert abs(my.shape[-1] / mx.shape[-1] - 1 / 1.25) < 0.02
+    peak_x, peak_y = int(np.argmax(mx.mean(axis=-1))), int(np.argmax(my.mean(axis=-1)))
+    assert peak_y > peak_x
 
 
 def test_config_validation():
