@@ -1,6 +1,8 @@
 """openSMILE functionals: dimensions, names, and that F0 tracks a known pitch."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,27 @@ def test_errors():
         ex(np.array([np.inf] * 100, np.float32), SR)
     with pytest.raises(InvalidInput):
         ex(np.zeros((2, 100), np.float32), SR)
+
+
+def test_reused_native_instance_equals_process_signal_clip_after_clip():
+    """The extractor resets one native openSMILE instance between clips instead of building one per
+    clip: every clip of a mixed sequence (lengths, two rates, a too-short one) must still get exactly
+    the functionals of a fresh ``process_signal``."""
+    import soundfile as sf
+
+    from shared.assets import sample_call_path
+
+    speech, rate = sf.read(sample_call_path(), dtype="float32", always_2d=True)
+    assert rate == SR
+    rng = np.random.default_rng(0)
+    clips = [(speech[o : o + int(s * SR), int(c)], SR) for o, s, c in
+             zip(rng.integers(0, len(speech) - 4 * SR, 6), rng.uniform(0.4, 3.5, 6), rng.integers(0, 2, 6), strict=True)]
+    clips.insert(3, (speech[SR : 3 * SR : 2, 0].copy(), 8000))
+    clips.insert(5, (speech[:40, 1].copy(), SR))
+    ex = FunctionalsExtractor("egemaps")
+    got = [ex(c, r) for c, r in clips]
+    for (clip, r), row in zip(clips, got, strict=True):
+        with pytest.warns(UserWarning) if len(clip) < 100 else contextlib.nullcontext():
+            fresh = ex._smile.process_signal(clip, r).to_numpy(dtype=np.float32).reshape(-1)
+        np.testing.assert_array_equal(row, fresh)
+    assert np.isnan(got[5]).all() and np.isfinite(np.concatenate(got[:5] + got[6:])).all()
