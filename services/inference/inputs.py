@@ -150,12 +150,14 @@ def _speakers(items: Sequence[Item], model: LoadedModel, encoder: EncoderFn) -> 
 
 
 def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedModel, context: SpeakerContext,
-                  *, limits: AudioLimits, encoder: EncoderFn, chunk: int = 64) -> tuple[list[Item], dict[str, Moments]]:
+                  *, limits: AudioLimits, encoder: EncoderFn, chunk: int = 64,
+                  keep_audio: bool | None = None) -> tuple[list[Item], dict[str, Moments]]:
     """Check, decode, embed and (grouped models) measure every item, ``chunk`` items at a time; returns
-    the items and their groups' moments. In a call longer than one chunk, decoded audio is dropped after
-    each chunk (utterance models keep only their functionals), so a long call never holds all of its
-    audio decoded at once."""
+    the items and their groups' moments. In a call longer than one chunk (or with ``keep_audio=False``),
+    decoded audio is dropped after each chunk (utterance models keep only their functionals), so a long
+    call never holds all of its audio decoded at once."""
     items = [Item(r, group=r.speaker_group or f"item-{n}-{id(r)}") for n, r in enumerate(requests)]
+    drop = model.input_config.kind == "functionals" or (len(items) > chunk if keep_audio is None else not keep_audio)
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
         for item in part:
@@ -173,7 +175,7 @@ def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedM
                 if item.ok and item.clip is not None:
                     _guard(item, _moments, model)
         _speakers(part, model, encoder)
-        if len(items) > chunk or model.input_config.kind == "functionals":
+        if drop:
             for item in part:  # a long call: featurise() decodes each chunk again rather than hold it all
                 item.clip = None
     return items, group_stats(items, model, context)

@@ -18,7 +18,7 @@ from services.common.clips import error_detail
 from services.common.deadlines import RequestExpired, checked, ensure_active, remaining_s
 from services.inference.batcher import BatchStats, Retired
 from services.inference.config import InferenceConfig
-from services.inference.inputs import Item, SpeakerContext, featurise, prepare_items
+from services.inference.inputs import Item, SpeakerContext, featurise, group_stats, prepare_items
 from services.inference.loaded_model import LoadedModel
 from services.inference.metrics import InferenceMetrics
 from services.inference.model_manager import ModelManager
@@ -247,18 +247,66 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
 
     def PredictGrouped(self, request_iterator: Iterable[emotion_pb2.PredictRequest], context: grpc.ServicerContext
                        ) -> Iterator[emotion_pb2.PredictResponse]:
-        requests, seconds = [], 0.0
+        answers = self._timed("PredictGrouped", lambda: self._predict_grouped(request_iterator, context))
+        for response, _ in answers:
+            yield response
+
+    def _predict_grouped(self, request_iterator: Iterable[emotion_pb2.PredictRequest],
+                         context: grpc.ServicerContext) -> list[Answer]:
+        """One call's segments, for one model version (resolved at the first request and pinned).
+
+        Each chunk of requests is checked, decoded and measured (functionals, embeddings: the slow part)
+        as soon as it has arrived, so the call's feature extraction overlaps the caller's VAD and cutting
+        instead of waiting for the half-close, and an utterance model keeps only each segment's
+        functionals, not its audio. Group statistics need every segment, so normalisation and the forward
+        passes run after the half-close."""
+        model: LoadedModel | None = None
+        items: list[Item] = []
+        pending: list[emotion_pb2.PredictRequest] = []
+        seconds = 0.0
+
+        def prepare() -> None:
+            part, _ = prepare_items(pending, model, SpeakerContext(), limits=self.limits, encoder=self.encoder,
+                                    chunk=CHUNK_ITEMS, keep_audio=not items)
+            if items:  # longer than one chunk: decode again in featurise() rather than hold it all
+                for item in items:
+                    item.clip = None
+            if model.input_config.kind == "functionals":
+                for item in part:  # the functionals are all that is needed from here on
+                    item.request.ClearField("audio")
+            items.extend(part)
+            pending.clear()
+
         for request in checked(request_iterator, context, what="grouped prediction stream"):
             seconds += request_seconds(request)
             if seconds > self.limits.max_seconds:
                 raise InvalidInput(f"PredictGrouped carries more than SER_MAX_AUDIO_SECONDS="
                                    f"{self.limits.max_seconds:.0f} s of audio")
-            requests.append(request)
-        default = requests[0].model if requests else common_pb2.ModelRef()
-        answers = self._timed("PredictGrouped", lambda: self._predict(requests, default, context, SpeakerContext(),
-                                                                      "PredictGrouped"))
-        for response, _ in answers:
-            yield response
+            if model is None:
+                model = self.manager.get(request.model.name, request.model.version)
+            elif request.model.name and (request.model.name, request.model.version or model.version) != (
+                    model.name, model.version):
+                if pending:
+                    prepare()  # answers keep request order
+                items.append(Item(request, error=InvalidInput(
+                    f"a PredictGrouped stream is for one model ({model.name}:{model.version}); this request names "
+                    f"{request.model.name}:{request.model.version or 'default'}")))
+                continue
+            pending.append(request)
+            if len(pending) == CHUNK_ITEMS:
+                prepare()
+        if model is None:
+            return []
+        if pending:
+            prepare()
+        stats = group_stats(items, model, SpeakerContext())
+        for _ in range(RETIRED_RETRIES):
+            try:
+                self._run_chunks(model, items, stats, context)
+                return self._respond(model, items, "PredictGrouped")
+            except Retired:  # unloaded meanwhile: the same version again; its inputs stay valid
+                model = self.manager.get(model.name, model.version)
+        raise RequestExpired(grpc.StatusCode.UNAVAILABLE, f"model {model.name}:{model.version} kept being replaced")
 
     # ------------------------------------------------------------------ models
     def _info(self, name: str, version: str, card: ModelCard | None = None) -> emotion_pb2.ModelInfo:

@@ -199,6 +199,17 @@ def test_grouped_call_is_chunked_without_changing_any_answer(per_speaker, monkey
     assert [r.request_id for r in replies] == [str(k) for k in range(9)]
     for got, expected in zip(replies, want, strict=True):
         assert list(got.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
+    # One stream is one model version: a request naming another model gets its own error, in its place,
+    # and changes nobody else's statistics.
+    requests = [emotion_pb2.PredictRequest(audio=raw(c), speaker_group=g, request_id=str(k))
+                for k, (c, g) in enumerate(zip(clips, groups, strict=True))]
+    requests.insert(5, emotion_pb2.PredictRequest(model=common_pb2.ModelRef(name="other"), audio=raw(clips[0]),
+                                                  speaker_group="channel0", request_id="other"))
+    replies = list(stub.PredictGrouped(iter(requests), timeout=30))
+    assert [r.request_id for r in replies] == [r.request_id for r in requests]
+    assert replies[5].error.code == "invalid_input" and "one model" in replies[5].error.message
+    for got, expected in zip(replies[:5] + replies[6:], want, strict=True):
+        assert list(got.posteriors.probs) == pytest.approx(list(expected), abs=1e-4)
 
 
 def test_stream_normalises_with_the_groups_statistics_so_far(per_speaker):
