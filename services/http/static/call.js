@@ -250,10 +250,12 @@
       }).join(", ") }, null, SVG);
     g.append(el("rect", { x: LEFT, y: top, width: width - LEFT - RIGHT, height: VAL_H, fill: "#ffffff", stroke: "#c9d0d8" }, null, SVG));
     g.append(el("line", { x1: LEFT, x2: width - RIGHT, y1: y(0), y2: y(0), stroke: "#8d8d8d", "stroke-dasharray": "3 3" }, null, SVG));
-    for (const [v, text] of [[1, "+1 positive"], [0, "0"], [-1, "−1 negative"]]) {
+    for (const [v, text] of [[1, "+1"], [0, "0"], [-1, "−1"]]) {
       g.append(el("text", { x: LEFT - 6, y: y(v) + 4, "text-anchor": "end" }, text, SVG));
     }
-    g.append(el("text", { x: 4, y: top - 4 }, "Valence", SVG));
+    g.append(el("text", { x: 4, y: top + VAL_H / 2 + 4 }, "Valence", SVG));
+    g.append(el("text", { x: LEFT + 4, y: top + 13, class: "hint-text" }, "positive", SVG));
+    g.append(el("text", { x: LEFT + 4, y: top + VAL_H - 5, class: "hint-text" }, "negative", SVG));
     names.forEach((name, i) => {
       const style = LINE_STYLES[i % LINE_STYLES.length];
       const points = (result.timeline || []).filter((e) => e.participant === name).map((e) =>
@@ -331,7 +333,11 @@
       player.currentTime = playFrom;
       stopAt = endMs / 1000;
       const playing = player.play();
-      if (playing) playing.catch((err) => SER.showError(new SER.Problem({ title: "Playback failed", detail: err.message }, 0)));
+      if (playing) {
+        playing.catch((err) => {  // AbortError: another segment or call was started meanwhile
+          if (err.name !== "AbortError") SER.showError(new SER.Problem({ title: "Playback failed", detail: err.message }, 0));
+        });
+      }
     };
     if (player.readyState >= 1) start();
     else player.addEventListener("loadedmetadata", start, { once: true });
