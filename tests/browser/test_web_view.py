@@ -202,10 +202,16 @@ def test_call_page_draws_the_uploaded_sample_call_as_the_api_returns_it_and_play
                           "[tr.dataset.participant, ...[...tr.cells].map(c => c.textContent.trim())])")
     assert [(r[0], r[3]) for r in summary] == [
         (p["participant"], f"{int(p['talk_time_ms']) / 1000:.1f} s") for p in result["participants"]]
-    valence = js(browser, "return [...document.querySelectorAll('#timeline .valence polyline')]"
-                          ".map(l => [l.dataset.participant, l.points.numberOfItems])")
-    assert sorted(valence) == sorted((p, sum(e["participant"] == p for e in timeline))
-                                     for p in {e["participant"] for e in timeline})
+    # the valence curve: one line per participant through its segments' valence (y of +1 at the top of the band)
+    band, lines = js(browser, """const band = document.querySelector('#timeline .valence rect');
+        return [[band.y.baseVal.value, band.height.baseVal.value],
+                Object.fromEntries([...document.querySelectorAll('#timeline .valence polyline')].map(l =>
+                    [l.dataset.participant, [...l.points].map(p => p.y)]))];""")
+    top, height = band
+    assert lines == pytest.approx({p: [top + (1 - (float(e["emotion"]["valence"]) + 1) / 2) * height
+                                       for e in sorted(timeline, key=lambda e: int(e["segment"]["start_ms"]))
+                                       if e["participant"] == p] for p in {e["participant"] for e in timeline}},
+                                  abs=0.5)
     browser.save_screenshot(str(out / "call-page.png"))
 
     # click the longest customer segment: it plays from its start and stops at its end

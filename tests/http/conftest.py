@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from ser.v1 import analysis_pb2_grpc
 
+from services.cli.local_stack import local_stack
+from services.common.client import channel
 from services.http.app import create_app
 from shared.assets import sample_call_path
 from shared.settings import Settings
-from services.cli.local_stack import local_stack
-from services.common.client import channel
 from tests.contract.test_gateway_service import base_settings
 from tests.contract.tiny_model import publish_tiny
 from tests.helpers import clean_redis

@@ -134,11 +134,11 @@ def test_models_are_the_registry(served):
 
 
 def test_an_unreachable_gateway_is_503(served):
+    import dataclasses
+
     from fastapi.testclient import TestClient
 
     from tests.helpers import free_port
-
-    import dataclasses
 
     settings = dataclasses.replace(served.settings, gateway_token="")
     with TestClient(create_app(settings, gateway_address=f"127.0.0.1:{free_port()}")) as client:
