@@ -75,7 +75,7 @@ class Settings:
     tls_ca: Path | None = None
     gateway_token: str = field(default="", repr=False)
     service_token: str = field(default="", repr=False)
-    http_host: str = "0.0.0.0"
+    http_host: str = "127.0.0.1"
     http_port: int = 8080
     http_calls_dir: Path = Path("artifacts") / "http-calls"
     http_keep_calls: int = 50
@@ -121,7 +121,7 @@ class Settings:
             tls_ca=_path(env, "SER_TLS_CA"),
             gateway_token=env.get("SER_GATEWAY_TOKEN", "").strip(),
             service_token=env.get("SER_SERVICE_TOKEN", "").strip(),
-            http_host=env.get("SER_HTTP_HOST", "0.0.0.0").strip() or "0.0.0.0",
+            http_host=env.get("SER_HTTP_HOST", "").strip() or "127.0.0.1",
             http_port=_int(env, "SER_HTTP_PORT", 8080),
             http_calls_dir=Path(env.get("SER_HTTP_CALLS_DIR")
                                 or Path(env.get("SER_ARTIFACTS_DIR", "artifacts")) / "http-calls"),
@@ -184,7 +184,7 @@ ENV_DOCS: dict[str, str] = {
                          "client (CLI, workers) sends; empty = no token check",
     "SER_SERVICE_TOKEN": "bearer token preprocess, features, speaker and inference require and the gateway and "
                          "workers send; empty = no token check (rely on mTLS or network policy)",
-    "SER_HTTP_HOST": "interface the HTTP/JSON API listens on (default 0.0.0.0)",
+    "SER_HTTP_HOST": "interface the HTTP/JSON API listens on (default 127.0.0.1; 0.0.0.0 in the containers)",
     "SER_HTTP_PORT": "port of the HTTP/JSON API and web view, `ser serve http` (default 8080)",
     "SER_HTTP_CALLS_DIR": "where the HTTP API keeps the last analysed calls (audio + result) for the web view "
                           "(default SER_ARTIFACTS_DIR/http-calls)",

@@ -1,4 +1,4 @@
-"""``ser serve http``: the HTTP/JSON API on uvicorn (SER_HTTP_HOST:SER_HTTP_PORT, default 0.0.0.0:8080)."""
+"""``ser serve http``: the HTTP/JSON API on uvicorn (SER_HTTP_HOST:SER_HTTP_PORT, default 127.0.0.1:8080)."""
 from __future__ import annotations
 
 import uvicorn

@@ -25,6 +25,7 @@
   let stopAt = null;           // seconds: pause here (a played segment's end)
   let playFrom = 0;            // seconds: the played segment's start
   let geometry = null;         // { x(ms) } of the drawn timeline
+  const filenames = new Map(); // call id -> the uploaded file's name (from GET /v1/calls)
 
   // ---------------------------------------------------------------- loading
 
@@ -33,6 +34,7 @@
     try {
       const { calls = [] } = await SER.json("/v1/calls");
       list.replaceChildren(...calls.map((c) => {
+        filenames.set(c.call_id, c.filename);
         const when = c.created_unix_ms ? new Date(num(c.created_unix_ms)).toLocaleString() : "";
         const button = el("button", { type: "button", class: "secondary", "data-call-id": c.call_id },
           `${c.filename || c.call_id} · ${num(c.duration_s).toFixed(1)} s${when ? " · " + when : ""}`);
@@ -59,6 +61,7 @@
     try {
       const result = await SER.json("/v1/calls:analyze", { method: "POST", body: form });
       setAudio(URL.createObjectURL(file));
+      filenames.set(result.call_id, file.name);
       show(result);
       remember(result.call_id);
       loadRecent();
@@ -121,7 +124,8 @@
     current = result;
     const timeline = result.timeline || [];
     document.getElementById("call").hidden = false;
-    document.getElementById("call-name").textContent = result.call_id;
+    const filename = filenames.get(result.call_id);
+    document.getElementById("call-name").textContent = filename ? `${filename} (${result.call_id})` : result.call_id;
     const model = result.model || {};
     const silence = result.silence || {};
     document.getElementById("call-meta").textContent =
@@ -135,7 +139,7 @@
     const section = document.getElementById("call");
     section.dataset.callId = result.call_id;
     section.dataset.segments = String(timeline.length);
-    SER.setStatus(`${result.call_id}: ${timeline.length} segments from ${participantsOf(result).length} participant(s)`);
+    SER.setStatus(`${filename || result.call_id}: ${timeline.length} segments from ${participantsOf(result).length} participant(s)`);
   }
 
   function labelsOf(result) {
@@ -380,7 +384,6 @@
   });
 
   document.getElementById("upload-form").addEventListener("submit", upload);
-  loadRecent();
   const wanted = new URL(window.location.href).searchParams.get("call");
-  if (wanted) openStored(wanted);
+  loadRecent().then(() => wanted && openStored(wanted));
 })();

@@ -68,10 +68,12 @@
     const error = job.error && job.error.message ? ` — ${job.error.message}` : "";
     tr.querySelector("td.message").textContent = `${p.message || ""}${error}`;
     tr.querySelector("td.created").textContent = job.created_unix_ms ? new Date(num(job.created_unix_ms)).toLocaleString() : "";
-    tr.querySelector("button.cancel").disabled = TERMINAL.has(state);
+    const cancel = tr.querySelector("button.cancel");
+    cancel.disabled = cancel.hidden = TERMINAL.has(state);
     if (isNew) tbody.prepend(tr);
     document.getElementById("jobs-empty").hidden = rows.size > 0;
     if (!TERMINAL.has(state)) watch(job.id);
+    showCounts();
     if (document.getElementById("results-job").textContent === job.id) drawResultFacts(job);
   }
 
@@ -82,10 +84,15 @@
       for (const job of [...jobs].reverse()) {
         if (initial || !rows.has(job.id) || (!streams.has(job.id) && !TERMINAL.has(job.state))) update(job);
       }
-      SER.setStatus(`${rows.size} job(s); ${streams.size} live`);
+      showCounts();
     } catch (err) {
       SER.showError(err);
     }
+  }
+
+  function showCounts() {
+    const live = [...rows.values()].filter((tr) => !TERMINAL.has(tr.dataset.state)).length;
+    SER.setStatus(`${rows.size} job(s), ${live} running or queued`);
   }
 
   /** Follow one job's event stream until it is final; reconnect (after a pause) if the stream drops. */
