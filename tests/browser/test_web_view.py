@@ -30,7 +30,9 @@ from tests.helpers import REPO, clean_redis, free_port, results_path, start_work
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.celery]
 DB = 2
 TOKEN = "web-view-test-token"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# Debian's packages (`make test` installs them); SER_TEST_CHROMIUM / SER_TEST_CHROMEDRIVER point elsewhere
+CHROMIUM = os.environ.get("SER_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("SER_TEST_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 BATCH_FILES = 10  # the sample call analysed ten times: long enough (> 10 s here) to watch it move
 TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_PARTIAL"}
 
@@ -107,19 +109,19 @@ def out() -> Path:
 
 @pytest.fixture(scope="module")
 def browser(out):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
         pytest.fail("chromium and chromium-driver are not installed: `make test` installs them "
                     "(apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
+    options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500",
                 "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER), log_output=str(out / "chromedriver.log")),
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER, log_output=str(out / "chromedriver.log")),
                               options=options)
     driver.set_script_timeout(30)
     try:
