@@ -104,6 +104,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 def out() -> Path:
     folder = results_path("web_view")
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "measured.json").unlink(missing_ok=True)
     return folder
 
 
@@ -130,6 +131,13 @@ def browser(out):
         console = driver.get_log("browser")
         (out / "browser-console.json").write_text(json.dumps(console, indent=2))
         driver.quit()
+
+
+def record(out: Path, key: str, value: Any) -> None:
+    """Numbers this run measured, in web_view/measured.json."""
+    path = out / "measured.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**data, key: value}, indent=2))
 
 
 def js(driver, script: str, *args: Any) -> Any:
@@ -171,9 +179,11 @@ def test_call_page_draws_the_uploaded_sample_call_as_the_api_returns_it_and_play
     browser.get(f"{stack.url}/?token={TOKEN}")
     assert "token" not in browser.current_url  # kept in sessionStorage, not left in the address bar
     browser.find_element(By.ID, "call-file").send_keys(str(sample_call_path()))
+    clicked = time.perf_counter()
     browser.find_element(By.ID, "upload-button").click()
     call_id = wait_for(lambda: js(browser, "return document.getElementById('call').dataset.callId"), 180,
                        "the timeline of the uploaded call")
+    record(out, "upload_to_timeline_s", round(time.perf_counter() - clicked, 2))
 
     with stack.api() as api:
         result = api.get(f"/v1/calls/{call_id}").raise_for_status().json()
@@ -301,6 +311,7 @@ def test_jobs_page_follows_a_running_batch_live_and_cancels_a_job(stack, browser
     # the bar moved while the job ran: several values in between, never backwards
     assert all(a <= b for a, b in zip(seen, seen[1:], strict=False)), seen
     assert len({v for v in seen if 0 < v < 1}) >= 2, sorted(set(seen))
+    record(out, "batch_progress_values_seen", sorted(set(seen)))
     browser.save_screenshot(str(out / "jobs-page-done.png"))
 
     browser.find_element(By.CSS_SELECTOR, f"tr[data-job-id='{job['id']}'] a.results").click()

@@ -149,3 +149,16 @@ def test_idempotency_key_returns_the_first_job(store):
     first = store.create("segment_batch", {"manifest": "x"}, "a" * 32, idempotency_key="k1")
     again = store.create("segment_batch", {"manifest": "y"}, "b" * 32, idempotency_key="k1")
     assert again.id == first.id == "a" * 32 and again.spec == {"manifest": "x"}
+
+
+def test_the_readme_verification_snippet_agrees_with_the_signer():
+    from tests.helpers import REPO
+
+    code = (REPO / "README.md").read_text().split("copy it, or):\n\n```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(code, namespace)  # noqa: S102 - the README's own snippet
+    body = b'{"event":"job.succeeded"}'
+    header = sign(SECRET, body)
+    assert namespace["verify"](SECRET, body, header)
+    assert not namespace["verify"](SECRET, body + b" ", header) and not namespace["verify"]("x", body, header)
+    assert not namespace["verify"](SECRET, body, sign(SECRET, body, timestamp=1_000))
