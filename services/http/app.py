@@ -9,6 +9,7 @@ as soon as it passes SER_MAX_AUDIO_MB, before it is whole, and is sent on in chu
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -67,8 +68,6 @@ def limited(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, max_au
 
 def analyze_options(raw: Any) -> analysis_pb2.AnalyzeOptions:
     """ser.v1.AnalyzeOptions from a JSON object or its text; 422 invalid_input when it is not one."""
-    import json
-
     try:
         value = json.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
         return ParseDict(value, analysis_pb2.AnalyzeOptions())
@@ -98,7 +97,7 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        gateway.close()
+        await gateway.close()
 
     app = FastAPI(title="Speech emotion recognition API", version="1",
                   description="Calls, jobs and models over HTTP/JSON; resources are the ser.v1 protobuf messages "
@@ -166,8 +165,6 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
             await form.close()
 
     async def receive_path(request: Request, audio: Path) -> tuple[str, analysis_pb2.AnalyzeOptions]:
-        import json
-
         body = await request.body()
         if len(body) > MAX_JSON_BYTES:
             raise Problem(413, "payload_too_large", f"a JSON body is at most {MAX_JSON_BYTES} bytes")
@@ -241,9 +238,10 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
         return JSONResponse(proto_json(reply))
 
     @v1.get("/jobs/{job_id}/events", tags=["jobs"])
-    def job_events(job_id: str) -> StreamingResponse:
+    async def job_events(job_id: str) -> StreamingResponse:
         """Server-sent events: `event: job`, data = the Job JSON, on every change; ends after a final state."""
-        gateway.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id), timeout=30)  # an unknown job is a 404, not a stream
+        request = jobs_pb2.GetJobRequest(id=job_id)  # an unknown job is a 404, not a stream
+        await run_in_threadpool(gateway.jobs.GetJob, request, timeout=30)
         return StreamingResponse(gateway.job_events(job_id), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

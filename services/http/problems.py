@@ -58,9 +58,10 @@ def http_status(code: grpc.StatusCode, error_code: str = "") -> int:
 
 def from_rpc_error(exc: grpc.RpcError) -> Problem:
     """A gateway status as a problem: its stable code from the trailer, its message as the detail."""
-    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
-    details = (exc.details() if isinstance(exc, grpc.Call) else "") or code.name
-    error_code = status_error_code(code, trailer_code(exc), details) if isinstance(exc, grpc.Call) else ""
+    call = callable(getattr(exc, "code", None))  # a grpc.Call, or grpc.aio's AioRpcError (not a grpc.Call)
+    code = exc.code() if call else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if call else "") or code.name
+    error_code = status_error_code(code, trailer_code(exc), details) if call else ""
     if code == grpc.StatusCode.UNAVAILABLE:
         error_code = error_code or "gateway_unavailable"
     return Problem(http_status(code, error_code), error_code or code.name.lower(), details)

@@ -41,7 +41,6 @@ TERMINAL = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "J
 class Stack:
     url: str
     data: Path  # SER_DATA_ROOTS: batch inputs go here
-    logs: Path
 
     def api(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
@@ -73,7 +72,7 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 60
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
+def stack(tmp_path_factory, out) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("web_view")
     data = root / "data"
     data.mkdir()
@@ -94,10 +93,12 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
             wait_worker(make_app(Settings.from_env(env)), worker, root / "worker.log")
             wait_http(f"http://127.0.0.1:{port}", http, root / "http.log")
-            yield Stack(f"http://127.0.0.1:{port}", data, root)
+            yield Stack(f"http://127.0.0.1:{port}", data)
         finally:
             stop(http)
             stop(worker)
+            for log in ("http.log", "worker.log"):  # next to the screenshots, for a failure in CI
+                shutil.copy(root / log, out / log)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def browser(out):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500",
-                "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+                "--mute-audio"):  # no autoplay override: playback must start from the user's click or key
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER, log_output=str(out / "chromedriver.log")),

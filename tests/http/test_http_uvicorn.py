@@ -1,0 +1,62 @@
+"""The app on a real uvicorn server (a free port, real sockets): an analysis, a ranged read of its audio,
+and an event stream that a client leaves early, after which the server still answers."""
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from services.http.app import create_app
+from tests.helpers import free_port
+from tests.http.conftest import TOKEN
+
+
+@pytest.fixture(scope="module")
+def base_url(served):
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(served.settings), host="127.0.0.1", port=port,
+                                           log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+
+
+def test_over_real_sockets(served, base_url):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base_url, headers=auth, timeout=60, trust_env=False) as client:
+        assert client.get("/readyz").json()["status"] == "SERVING"
+        with open(served.sample, "rb") as fh:
+            result = client.post("/v1/calls:analyze", files={"file": ("call.wav", fh, "audio/wav")})
+        assert result.status_code == 200 and len(result.json()["timeline"]) >= 6
+        audio = client.get(f"/v1/calls/{result.json()['call_id']}/audio", headers={"Range": "bytes=0-43"})
+        assert audio.status_code == 206 and audio.content[:4] == b"RIFF" and len(audio.content) == 44
+
+        job_id = client.post("/v1/jobs", json={"kind": "batch_analysis", "spec": {"manifest": str(served.data)}}
+                             ).json()["id"]
+        for _ in range(3):  # streams left after their first event free their server side
+            with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+                first = next(line for line in stream.iter_lines() if line.startswith("data: "))
+                assert '"JOB_STATE_PENDING"' in first
+        lines: list[str] = []
+
+        def follow() -> None:
+            with httpx.Client(base_url=base_url, headers=auth, timeout=60, trust_env=False) as other, \
+                    other.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+                lines.extend(stream.iter_lines())
+
+        reader = threading.Thread(target=follow)
+        reader.start()
+        time.sleep(0.5)
+        assert client.delete(f"/v1/jobs/{job_id}").json()["state"] == "JOB_STATE_CANCELLED"
+        reader.join(30)
+        assert not reader.is_alive() and '"JOB_STATE_CANCELLED"' in [x for x in lines if x.startswith("data: ")][-1]
+        assert client.get("/healthz").json() == {"status": "ok"}
