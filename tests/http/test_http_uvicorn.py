@@ -60,3 +60,28 @@ def test_over_real_sockets(served, base_url):
         reader.join(30)
         assert not reader.is_alive() and '"JOB_STATE_CANCELLED"' in [x for x in lines if x.startswith("data: ")][-1]
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit(served, base_url):
+    """No Content-Length to check up front: the body is counted as it arrives and refused once past the limit."""
+    from tests.http.conftest import MAX_AUDIO_BYTES
+
+    sent = 0
+
+    def body():
+        nonlocal sent
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n\r\n'
+        chunk = b"\0" * (256 << 10)
+        while sent < 4 * MAX_AUDIO_BYTES:
+            sent += len(chunk)
+            yield chunk
+        yield b"\r\n--b--\r\n"
+
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60,
+                      trust_env=False) as client:
+        reply = client.post("/v1/calls:analyze", content=body(),
+                            headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert reply.status_code == 413 and reply.json()["code"] == "payload_too_large"
+        assert "content-length" not in reply.request.headers
+        assert client.get("/healthz").status_code == 200
+        assert not any(p for p in served.settings.http_calls_dir.iterdir() if not (p / "result.json").exists())
