@@ -38,6 +38,7 @@ class JobClient:
             raise SpecError(f"unknown job kind {kind!r}; known: {sorted(TASK_NAMES)}")
         parsed = parse_spec(kind, spec)
         confine_spec(parsed, self.paths)
+        check_submit_options(labels or {}, idempotency_key)
         if callback_url:
             check_callback_url(callback_url, self.settings)
         job_id = uuid.uuid4().hex
@@ -64,6 +65,22 @@ class JobClient:
             notify_finished(self.store, job_id, self.app.send_task)
         self.app.control.revoke(job_id)
         return self.store.get(job_id)
+
+
+MAX_LABELS, MAX_LABEL_KEY, MAX_LABEL_VALUE, MAX_IDEMPOTENCY_KEY = 32, 63, 256, 256
+
+
+def check_submit_options(labels: dict[str, str], idempotency_key: str) -> None:
+    """Labels and idempotency keys are stored with the job and echoed everywhere: bounded, so a submit
+    cannot grow a job record without limit (SpecError otherwise)."""
+    if len(labels) > MAX_LABELS:
+        raise SpecError(f"at most {MAX_LABELS} labels, got {len(labels)}")
+    for key, value in labels.items():
+        if not key or len(key) > MAX_LABEL_KEY or len(value) > MAX_LABEL_VALUE:
+            raise SpecError(f"label {key[:MAX_LABEL_KEY]!r}: keys are 1-{MAX_LABEL_KEY} characters, "
+                            f"values at most {MAX_LABEL_VALUE}")
+    if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise SpecError(f"idempotency_key is longer than {MAX_IDEMPOTENCY_KEY} characters")
 
 
 def known_kinds() -> list[str]:

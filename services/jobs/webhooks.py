@@ -44,6 +44,8 @@ def check_callback_url(url: str, settings: Settings) -> str:
         raise CallbackNotAllowed("callbacks are off in this deployment: SER_WEBHOOK_SECRET is not set")
     if len(url) > MAX_URL_CHARS:
         raise CallbackNotAllowed(f"callback_url is longer than {MAX_URL_CHARS} characters")
+    if any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise CallbackNotAllowed("callback_url must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port or DEFAULT_PORTS.get(parts.scheme)

@@ -131,6 +131,8 @@ def test_bad_job_requests(served):
     assert_problem(client.post("/v1/jobs", json={"kind": "train", "spec": {"name": "t"}}), 422, "invalid_spec")
     assert_problem(client.post("/v1/jobs", json={"kind": "fit", "spec": {"manifest": "x"}}), 422, "invalid_spec")
     assert_problem(client.post("/v1/jobs", json={"kind": "mine", "spec": {}}), 422, "invalid_input")
+    many = batch(served, labels={f"k{i}": "v" for i in range(33)})
+    assert_problem(client.post("/v1/jobs", json=many), 422, "invalid_spec")
     assert_problem(client.post("/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}),
                    422, "invalid_input")
     outside = {"kind": "batch_analysis", "spec": {"manifest": "/etc"}}

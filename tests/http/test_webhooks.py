@@ -65,7 +65,8 @@ def test_allow_list():
     assert check_callback_url("http://[::1]:9000/hook", s)
     for url in ("http://127.0.0.1:8100/hook", "http://127.0.0.1/hook", "http://evil.example.com/",
                 "http://hooks.example.com.evil.net/", "ftp://hooks.example.com/", "hooks.example.com/x",
-                "http://user:pw@hooks.example.com/", "http://[::1]:9001/", "http://:80/"):
+                "http://user:pw@hooks.example.com/", "http://[::1]:9001/", "http://:80/",
+                "http://hooks.example.com/a\r\nX-Evil: 1", "http://hooks.example.com/ x"):
         with pytest.raises(CallbackNotAllowed):
             check_callback_url(url, s)
     with pytest.raises(CallbackNotAllowed, match="SER_WEBHOOK_SECRET"):
