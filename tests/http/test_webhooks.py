@@ -163,3 +163,9 @@ def test_the_readme_verification_snippet_agrees_with_the_signer():
     assert namespace["verify"](SECRET, body, header)
     assert not namespace["verify"](SECRET, body + b" ", header) and not namespace["verify"]("x", body, header)
     assert not namespace["verify"](SECRET, body, sign(SECRET, body, timestamp=1_000))
+
+
+def test_the_webhook_secret_is_masked_like_the_tokens():
+    settings = settings_for("h", secret="whsec-masked-0123")
+    assert settings.redact("failed with whsec-masked-0123 in it") == "failed with *** in it"
+    assert "whsec-masked-0123" not in repr(settings)
