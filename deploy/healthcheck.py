@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Container health probe: gRPC health v1 for a service, a Celery ping for a worker.
+"""Container health probe: gRPC health v1 for a service, GET /healthz for the HTTP API, a Celery ping for a worker.
 
 The Dockerfile HEALTHCHECK and compose run it with no arguments (``auto``: the role comes from
-SER_ROLE, as in entrypoint.sh). Kubernetes probes services natively over gRPC and runs
-``healthcheck.py worker`` as the workers' exec probe. Exit status 0 means healthy, 1 not.
+SER_ROLE and SER_SERVICE, as in entrypoint.sh). Kubernetes probes services natively over gRPC (the
+HTTP API over HTTP) and runs ``healthcheck.py worker`` as the workers' exec probe. Exit status 0
+means healthy, 1 not.
 """
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ def check_grpc(port: int, timeout_s: float) -> bool:
     return True
 
 
+def check_http(env: Mapping[str, str], timeout_s: float) -> bool:
+    """True when the HTTP API on this container's SER_HTTP_PORT answers GET /healthz with 200."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{env.get('SER_HTTP_PORT') or 8080}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:  # noqa: S310 - a fixed local URL
+            if reply.status == 200:
+                return True
+            print(f"unhealthy: {url} answered {reply.status}", file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"unhealthy: {url}: {exc}", file=sys.stderr)
+    return False
+
+
 def check_worker(timeout_s: float) -> bool:
     """True when this host's Celery worker (default node name celery@HOSTNAME) answers a ping."""
     from services.jobs.app import app
@@ -64,15 +81,18 @@ def check_worker(timeout_s: float) -> bool:
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", choices=["auto", "grpc", "worker"], default="auto")
+    parser.add_argument("mode", nargs="?", choices=["auto", "grpc", "http", "worker"], default="auto")
     parser.add_argument("--service", default=env.get("SER_SERVICE", ""), help="service name (default: $SER_SERVICE)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
     args = parser.parse_args(argv)
     mode = args.mode
     if mode == "auto":
-        mode = "worker" if env.get("SER_ROLE", "service") == "worker" else "grpc"
+        mode = ("worker" if env.get("SER_ROLE", "service") == "worker"
+                else "http" if args.service == "http" else "grpc")
     if mode == "worker":
         return 0 if check_worker(args.timeout) else 1
+    if mode == "http":
+        return 0 if check_http(env, args.timeout) else 1
     try:
         port = grpc_port(args.service, env)
     except ValueError as exc:

@@ -81,3 +81,9 @@ class SpecError(InvalidInput):
     """A malformed job or experiment spec."""
 
     code = "invalid_spec"
+
+
+class CallbackNotAllowed(InvalidInput):
+    """A job's callback URL is not http(s), or names a host outside SER_WEBHOOK_ALLOW (or no secret signs it)."""
+
+    code = "callback_not_allowed"

@@ -75,6 +75,14 @@ class Settings:
     tls_ca: Path | None = None
     gateway_token: str = field(default="", repr=False)
     service_token: str = field(default="", repr=False)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    http_calls_dir: Path = Path("artifacts") / "http-calls"
+    http_keep_calls: int = 50
+    webhook_secret: str = field(default="", repr=False)
+    webhook_allow: tuple[str, ...] = ()
+    webhook_attempts: int = 8
+    webhook_backoff_s: float = 2.0
 
     def address(self, service: str) -> str:
         try:
@@ -113,6 +121,15 @@ class Settings:
             tls_ca=_path(env, "SER_TLS_CA"),
             gateway_token=env.get("SER_GATEWAY_TOKEN", "").strip(),
             service_token=env.get("SER_SERVICE_TOKEN", "").strip(),
+            http_host=env.get("SER_HTTP_HOST", "").strip() or "127.0.0.1",
+            http_port=_int(env, "SER_HTTP_PORT", 8080),
+            http_calls_dir=Path(env.get("SER_HTTP_CALLS_DIR")
+                                or Path(env.get("SER_ARTIFACTS_DIR", "artifacts")) / "http-calls"),
+            http_keep_calls=max(1, _int(env, "SER_HTTP_KEEP_CALLS", 50)),
+            webhook_secret=env.get("SER_WEBHOOK_SECRET", "").strip(),
+            webhook_allow=tuple(h.strip().lower() for h in env.get("SER_WEBHOOK_ALLOW", "").split(",") if h.strip()),
+            webhook_attempts=max(1, _int(env, "SER_WEBHOOK_ATTEMPTS", 8)),
+            webhook_backoff_s=max(0.0, _float(env, "SER_WEBHOOK_BACKOFF_S", 2.0)),
         )
 
     def token_for(self, service: str) -> str:
@@ -128,7 +145,7 @@ class Settings:
             password = urlsplit(self.redis_url).password or ""
         except ValueError:
             password = ""
-        values = {self.gateway_token, self.service_token, password}
+        values = {self.gateway_token, self.service_token, self.webhook_secret, password}
         if password:
             values.add(self.redis_url)
         return tuple(sorted((v for v in values if v), key=len, reverse=True))
@@ -167,8 +184,17 @@ ENV_DOCS: dict[str, str] = {
                          "client (CLI, workers) sends; empty = no token check",
     "SER_SERVICE_TOKEN": "bearer token preprocess, features, speaker and inference require and the gateway and "
                          "workers send; empty = no token check (rely on mTLS or network policy)",
+    "SER_HTTP_HOST": "interface the HTTP/JSON API listens on (default 127.0.0.1; 0.0.0.0 in the containers)",
+    "SER_HTTP_PORT": "port of the HTTP/JSON API and web view, `ser serve http` (default 8080)",
+    "SER_HTTP_CALLS_DIR": "where the HTTP API keeps the last analysed calls (audio + result) for the web view "
+                          "(default SER_ARTIFACTS_DIR/http-calls)",
+    "SER_HTTP_KEEP_CALLS": "how many analysed calls the HTTP API keeps, oldest removed first (default 50)",
+    "SER_WEBHOOK_SECRET": "HMAC-SHA256 key that signs job webhooks (X-SER-Signature); empty = callbacks refused",
+    "SER_WEBHOOK_ALLOW": "comma-separated hosts (host or host:port) a job's callback_url may name; empty = none",
+    "SER_WEBHOOK_ATTEMPTS": "delivery attempts of one webhook before it is given up (default 8)",
+    "SER_WEBHOOK_BACKOFF_S": "first retry delay of a failed webhook, doubled per attempt (default 2 s)",
     "SER_ROLE": "container role for deploy/entrypoint.sh: service or worker (default service)",
-    "SER_SERVICE": "which gRPC service a service container runs (gateway, preprocess, features, speaker, inference)",
+    "SER_SERVICE": "which service a service container runs (gateway, preprocess, features, speaker, inference, http)",
     "SER_QUEUES": "comma-separated Celery queues a worker container consumes (default default)",
     "SER_WORKER_CONCURRENCY": "Celery worker processes per worker container (default 1)",
     "SER_JOB_TIME_LIMIT_S": "hard time limit of one job, seconds (default 86400; the soft limit is 60 s less)",

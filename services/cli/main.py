@@ -12,7 +12,7 @@ from typing import Any
 from shared.errors import SerError
 from shared.settings import SERVICE_PORTS, Settings
 
-SERVICE_MODULES = {name: f"services.{name}.server" for name in SERVICE_PORTS}
+SERVICE_MODULES = {**{name: f"services.{name}.server" for name in SERVICE_PORTS}, "http": "services.http.server"}
 EXIT_RPC_FAILURE = 1
 
 # what to do about each gRPC status a command may meet (the server's message says what went wrong)
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ser", description="Cross-corpus speech emotion recognition platform")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("serve", help="run one gRPC service in the foreground")
+    s = sub.add_parser("serve", help="run one service in the foreground (a gRPC service, or http: the HTTP API)")
     s.add_argument("name", help=", ".join(sorted(SERVICE_MODULES)))
     s.set_defaults(func=cmd_serve)
 

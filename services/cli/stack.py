@@ -23,6 +23,7 @@ from services.common.security import mask_url
 from shared.registry.bundled import seed_registry
 from shared.settings import Settings
 
+HTTP = "http"  # the HTTP API: probed over HTTP, not gRPC health
 STACK_FILE = Path(__file__).resolve().parents[2] / "deploy" / "stack.yaml"
 
 
@@ -112,6 +113,32 @@ def _spawn(name: str, argv: list[str], settings: Settings) -> subprocess.Popen:
         return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
+def http_url(settings: Settings) -> str:
+    host = settings.http_host if settings.http_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    return f"http://{host}:{settings.http_port}/"
+
+
+def wait_http_ready(settings: Settings, timeout_s: float, proc: subprocess.Popen | None = None) -> str:
+    """Block until the HTTP API answers /readyz with 200 (it and the gateway behind it are up); its URL."""
+    import httpx
+
+    url = http_url(settings)
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the HTTP API exited with {proc.returncode}; see its log")
+        try:
+            reply = httpx.get(url + "readyz", timeout=2.0, trust_env=False)
+            if reply.status_code == 200:
+                return url
+            last = f"{reply.status_code} {reply.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.3)
+    raise TimeoutError(f"the HTTP API at {url} was not ready after {timeout_s:.0f} s ({last})")
+
+
 def _wait_worker(settings: Settings, proc: subprocess.Popen, timeout_s: float) -> None:
     from services.jobs.app import make_app
 
@@ -153,6 +180,10 @@ def up(settings: Settings, config: StackConfig | None = None, *, worker: bool = 
             state.processes["worker"] = procs["worker"].pid
         state.save(settings)
         for name in config.services:
+            if name == HTTP:
+                url = wait_http_ready(settings, config.health_timeout_s, procs[name])
+                echo(f"{name:<11} ready at {url} (web view; API under /v1, docs at /docs)")
+                continue
             address = settings.address(name)
             wait_healthy(address, timeout=config.health_timeout_s, settings=settings)
             echo(f"{name:<11} healthy at {address}")

@@ -7,7 +7,6 @@ answer UNIMPLEMENTED; a Redis that cannot be reached answers UNAVAILABLE.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,55 +14,25 @@ from typing import Any
 import grpc
 import redis
 from google.protobuf.json_format import MessageToDict
-from ser.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
+from ser.v1 import jobs_pb2, jobs_pb2_grpc
 
 from services.common.deadlines import remaining_s
 from services.common.security import mask_url
 from services.jobs.client import TASK_NAMES, JobClient
+from services.jobs.job_proto import KINDS, STATES, job_to_proto
 from services.jobs.specs import confine_spec, parse_spec
-from services.jobs.store import Job, JobState
+from services.jobs.store import Job
+from services.jobs.webhooks import check_callback_url
 from shared.errors import InvalidInput
 from shared.paths import PathPolicy
 from shared.settings import Settings
 from shared.spec_io import read_mapping
 
 MAX_SPEC_BYTES = 1 << 20
-KINDS: dict[str, int] = {
-    "train": jobs_pb2.JOB_KIND_TRAINING,
-    "evaluate": jobs_pb2.JOB_KIND_EVALUATION,
-    "fit_vocabulary": jobs_pb2.JOB_KIND_FIT,
-    "fit_speaker_pca": jobs_pb2.JOB_KIND_FIT,
-    "fit_normalization": jobs_pb2.JOB_KIND_FIT,
-    "analyze_batch": jobs_pb2.JOB_KIND_BATCH_ANALYSIS,
-    "segment_batch": jobs_pb2.JOB_KIND_SEGMENT_BATCH,
-}
 FIT_KINDS = {jobs_pb2.FIT_TARGET_VOCABULARY: "fit_vocabulary", jobs_pb2.FIT_TARGET_SPEAKER_PCA: "fit_speaker_pca",
              jobs_pb2.FIT_TARGET_NORMALIZATION_STATS: "fit_normalization"}
-STATES: dict[JobState, int] = {
-    JobState.PENDING: jobs_pb2.JOB_STATE_PENDING, JobState.RUNNING: jobs_pb2.JOB_STATE_RUNNING,
-    JobState.RETRYING: jobs_pb2.JOB_STATE_RETRYING, JobState.SUCCEEDED: jobs_pb2.JOB_STATE_SUCCEEDED,
-    JobState.PARTIAL: jobs_pb2.JOB_STATE_PARTIAL, JobState.FAILED: jobs_pb2.JOB_STATE_FAILED,
-    JobState.CANCELLED: jobs_pb2.JOB_STATE_CANCELLED,
-}
 DEFAULT_PAGE, MAX_PAGE = 50, 500
 MAX_OFFSET = 10_000_000
-
-
-def job_to_proto(job: Job) -> jobs_pb2.Job:
-    result = job.result or {}
-    message = jobs_pb2.Job(
-        id=job.id, kind=KINDS.get(job.kind, jobs_pb2.JOB_KIND_UNSPECIFIED), state=STATES[job.state],
-        progress=jobs_pb2.JobProgress(fraction=job.progress, message=job.message, step=job.done,
-                                      total_steps=job.total, items_done=job.done, items_failed=job.items_failed),
-        spec=jobs_pb2.JobSpec(format=jobs_pb2.SPEC_FORMAT_JSON, text=json.dumps(job.spec, sort_keys=True)),
-        result_uri=str(result.get("output_dir") or result.get("result_uri") or ""),
-        created_unix_ms=int(job.created * 1000), attempts=job.attempts,
-    )
-    if job.state.finished:
-        message.finished_unix_ms = int(job.updated * 1000)
-    if job.error:
-        message.error.CopyFrom(common_pb2.ErrorDetail(code="job_failed", message=job.error))
-    return message
 
 
 class JobsServicer(jobs_pb2_grpc.JobsServicer):
@@ -105,30 +74,37 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
             raise InvalidInput("the job spec is empty: set `text` or `path`")
         return read_mapping(spec.text if "\n" in spec.text else spec.text + "\n", "job")
 
-    def _submit(self, kind: str, spec: dict[str, Any], context: grpc.ServicerContext) -> jobs_pb2.Job:
-        """Every path the spec names is checked against the gateway's own settings (INVALID_ARGUMENT) before
-        the job client, which checks again with its own, stores and queues it."""
+    def _submit(self, kind: str, spec: dict[str, Any], options: jobs_pb2.SubmitOptions,
+                context: grpc.ServicerContext) -> jobs_pb2.Job:
+        """Every path the spec names, and the callback URL, are checked against the gateway's own settings
+        (INVALID_ARGUMENT) before the job client, which checks again with its own, stores and queues it."""
         if kind not in TASK_NAMES:
             context.abort(grpc.StatusCode.UNIMPLEMENTED,
                           f"no worker task for {kind!r} jobs in this deployment; available: {sorted(TASK_NAMES)}")
         confine_spec(parse_spec(kind, spec), self.paths)
+        if options.callback_url:
+            check_callback_url(options.callback_url, self.settings)
         with self._redis(context):
-            return job_to_proto(self.client.submit(kind, spec))
+            return job_to_proto(self.client.submit(kind, spec, callback_url=options.callback_url,
+                                                   labels=dict(options.labels),
+                                                   idempotency_key=options.idempotency_key))
 
     def SubmitTraining(self, request: jobs_pb2.SubmitTrainingRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
-        return self._submit("train", self._spec(request.spec), context)
+        return self._submit("train", self._spec(request.spec), request.options, context)
 
     def SubmitEvaluation(self, request: jobs_pb2.SubmitEvaluationRequest, context: grpc.ServicerContext
                          ) -> jobs_pb2.Job:
+        """``model`` names a registered model to evaluate: the spec's ``evaluate_model`` (NAME[:VERSION])."""
         spec = self._spec(request.spec)
         if request.model.name:
-            spec = {**spec, "model_ref": {"name": request.model.name, "version": request.model.version}}
-        return self._submit("evaluate", spec, context)
+            ref = request.model.name + (f":{request.model.version}" if request.model.version else "")
+            spec = {**spec, "evaluate_model": ref}
+        return self._submit("evaluate", spec, request.options, context)
 
     def SubmitFit(self, request: jobs_pb2.SubmitFitRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
         if request.target not in FIT_KINDS:
             raise InvalidInput("SubmitFit needs a target (vocabulary, speaker PCA or normalisation statistics)")
-        return self._submit(FIT_KINDS[request.target], self._spec(request.spec), context)
+        return self._submit(FIT_KINDS[request.target], self._spec(request.spec), request.options, context)
 
     def SubmitBatchAnalysis(self, request: jobs_pb2.SubmitBatchAnalysisRequest, context: grpc.ServicerContext
                             ) -> jobs_pb2.Job:
@@ -140,13 +116,13 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                     "vad": {k: v for k, v in vad.items() if v}}
             if request.output_dir:
                 spec["output_dir"] = request.output_dir
-            return self._submit("segment_batch", spec, context)
+            return self._submit("segment_batch", spec, request.submit, context)
         # services.jobs.specs.AnalyzeBatchSpec; no output_dir = a job folder under SER_ARTIFACTS_DIR
         spec = {"manifest": request.input, "redo_finished": request.redo_finished,
                 "options": MessageToDict(request.options, preserving_proto_field_name=True)}
         if request.output_dir:
             spec["output_dir"] = request.output_dir
-        return self._submit("analyze_batch", spec, context)
+        return self._submit("analyze_batch", spec, request.submit, context)
 
     def GetJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
         with self._redis(context):

@@ -46,6 +46,7 @@ def make_app(settings: Settings) -> Celery:
             "ser.fit_speaker_pca": {"queue": "fit"},
             "ser.train": {"queue": "train"},
             "ser.evaluate": {"queue": "eval"},
+            "ser.deliver_webhook": {"queue": "default"},
         },
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -172,10 +172,24 @@ def run_task(task: Any, job_id: str, body: Callable[[JobContext, Settings], dict
         ctx.spec = confine_spec(parse_spec(ctx.job.kind, ctx.job.spec), paths)
         return body(ctx, settings)
 
+    store = JobStore.from_url(settings.redis_url)
     try:
-        return execute_job(JobStore.from_url(settings.redis_url), job_id, task, checked, redact=settings.redact)
+        return execute_job(store, job_id, task, checked, redact=settings.redact)
     except Exception as exc:  # noqa: BLE001 - recorded with the job already; Celery gets a masked copy
         raise JobFailed(settings.redact(f"{type(exc).__name__}: {exc}")) from None
+    finally:
+        _notify(store, job_id, task)
+
+
+def _notify(store: JobStore, job_id: str, task: Any) -> None:
+    """The job's webhook, queued once it is final (also on a redelivery of a job already final, in case the
+    first worker died before queueing it). Never fails the job: its result is recorded already."""
+    from services.jobs.webhooks import notify_finished
+
+    try:
+        notify_finished(store, job_id, task.app.send_task)
+    except Exception:  # noqa: BLE001 - a store or broker outage; the result stays retrievable by GetJob
+        log.warning("job %s: could not queue its webhook", job_id, exc_info=True)
 
 
 def outcome(result: dict[str, Any]) -> tuple[JobState, str, str]:

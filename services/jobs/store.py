@@ -59,6 +59,9 @@ class Job:
     updated: float = 0.0
     attempts: int = 0
     cancel_requested: bool = False
+    callback_url: str = ""  # signed POST on a final state (services.jobs.webhooks)
+    labels: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
 
     @property
     def items_failed(self) -> int:
@@ -75,7 +78,7 @@ class Job:
         return d
 
 
-_JSON_FIELDS = ("spec", "result")
+_JSON_FIELDS = ("spec", "result", "labels")
 _INT_FIELDS = ("done", "total", "attempts")
 _FLOAT_FIELDS = ("progress", "created", "updated")
 
@@ -86,6 +89,7 @@ class JobStore:
     prefix = "ser:job:"
     index_key = "ser:jobs"
     events_maxlen = 10000
+    idempotency_ttl_s = 7 * 24 * 3600
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
@@ -97,9 +101,29 @@ class JobStore:
     def _key(self, job_id: str) -> str:
         return f"{self.prefix}{job_id}"
 
-    def create(self, kind: str, spec: dict[str, Any], job_id: str | None = None) -> Job:
+    def _idempotency_key(self, key: str) -> str:
+        return f"ser:job-idempotency:{key}"
+
+    def claim(self, job_id: str, what: str) -> bool:
+        """True the first time ``what`` is claimed for this job (e.g. sending its webhook), False after."""
+        return bool(self.r.set(f"{self._key(job_id)}:claim:{what}", "1", nx=True, ex=self.idempotency_ttl_s))
+
+    def unclaim(self, job_id: str, what: str) -> None:
+        self.r.delete(f"{self._key(job_id)}:claim:{what}")
+
+    def create(self, kind: str, spec: dict[str, Any], job_id: str | None = None, *, callback_url: str = "",
+               labels: dict[str, str] | None = None, idempotency_key: str = "") -> Job:
+        """A new PENDING job; with ``idempotency_key``, the job that key already created, if it still exists
+        (its id then differs from ``job_id``)."""
         now = time.time()
-        job = Job(id=job_id or uuid.uuid4().hex, kind=kind, spec=spec, created=now, updated=now)
+        job = Job(id=job_id or uuid.uuid4().hex, kind=kind, spec=spec, created=now, updated=now,
+                  callback_url=callback_url, labels=dict(labels or {}), idempotency_key=idempotency_key)
+        if idempotency_key and not self.r.set(self._idempotency_key(idempotency_key), job.id, nx=True,
+                                              ex=self.idempotency_ttl_s):
+            existing = self.r.get(self._idempotency_key(idempotency_key))
+            if existing and self.r.exists(self._key(existing)):
+                return self.get(existing)
+            self.r.set(self._idempotency_key(idempotency_key), job.id, ex=self.idempotency_ttl_s)
         self.r.hset(self._key(job.id), mapping=self._encode(job))
         self.r.zadd(self.index_key, {job.id: now})
         self._event(job.id, {"state": job.state.value, "message": "queued"})

@@ -207,7 +207,10 @@ def test_compose_runs_every_service_workers_per_queue_group_and_redis(compose: d
     from services.jobs.app import QUEUES
 
     services = compose["services"]
-    assert set(services) == {"redis", *SERVICE_PORTS, *WORKERS}
+    assert set(services) == {"redis", *SERVICE_PORTS, "http", *WORKERS}
+    assert services["http"]["environment"]["SER_SERVICE"] == "http"
+    assert services["http"]["environment"]["SER_HTTP_HOST"] == "0.0.0.0"
+    assert services["http"]["environment"]["SER_GATEWAY_ADDR"] == "gateway:50050"
     for name in SERVICE_PORTS:
         env = services[name]["environment"]
         assert env["SER_SERVICE"] == name
@@ -221,9 +224,10 @@ def test_compose_runs_every_service_workers_per_queue_group_and_redis(compose: d
     assert served == set(QUEUES)
 
 
-def test_compose_publishes_only_the_gateway(compose: dict[str, Any]) -> None:
+def test_compose_publishes_only_the_gateway_and_the_http_api(compose: dict[str, Any]) -> None:
     published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
-    assert published == {"gateway": ["${SER_GATEWAY_PORT:-50050}:50050"]}
+    assert published == {"gateway": ["${SER_GATEWAY_PORT:-50050}:50050"], "http": ["${SER_HTTP_PORT:-8080}:8080"]}
+    assert compose["services"]["http"]["depends_on"] == {"gateway": {"condition": "service_healthy"}}
 
 
 def test_compose_services_are_non_root_read_only_and_health_checked(compose: dict[str, Any]) -> None:
@@ -267,7 +271,7 @@ def test_compose_redis_has_a_password_and_a_volume_and_only_job_clients_get_it(c
     assert with_url == {"gateway", *WORKERS}
     for name in with_url:
         assert services[name]["environment"]["SER_REDIS_URL"].startswith("redis://:${SER_REDIS_PASSWORD:?")
-    for name in (*SERVICE_PORTS, *WORKERS):
+    for name in (*SERVICE_PORTS, "http", *WORKERS):
         assert "artifacts:/var/lib/ser/artifacts" in services[name]["volumes"], name
 
 
@@ -302,7 +306,9 @@ def test_env_example_holds_no_real_secret() -> None:
 def test_compose_gives_every_service_the_service_token_and_gateway_clients_the_gateway_token(
         compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in (*SERVICE_PORTS, *WORKERS):
+    for name in (*SERVICE_PORTS, "http", *WORKERS):
         env = services[name]["environment"]
         assert env["SER_SERVICE_TOKEN"] == "${SER_SERVICE_TOKEN:-}" and env["MALLOC_ARENA_MAX"] == "2", name
-        assert ("SER_GATEWAY_TOKEN" in env) == (name in ("gateway", "worker-batch")), name
+        assert ("SER_GATEWAY_TOKEN" in env) == (name in ("gateway", "http", "worker-batch")), name
+        # the gateway checks callback URLs at submit; worker-batch (the default queue) delivers webhooks
+        assert ("SER_WEBHOOK_SECRET" in env) == ("SER_WEBHOOK_ALLOW" in env) == (name in ("gateway", "worker-batch"))

@@ -70,3 +70,36 @@ def test_auto_mode_follows_the_role(probe: ModuleType, monkeypatch) -> None:
     assert probe.main([], {"SER_ROLE": "worker"}) == 0
     assert probe.main([], {"SER_ROLE": "service", "SER_SERVICE": "inference"}) == 1
     assert calls == ["worker", "grpc:50054"]
+
+
+def test_the_http_api_is_probed_on_healthz(probe: ModuleType, capsys) -> None:
+    """A real HTTP server on a free port: 200 on /healthz is healthy; another answer or nobody is not."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    paths: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        status = 200
+
+        def do_GET(self) -> None:  # noqa: N802
+            paths.append(self.path)
+            self.send_response(Handler.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"SER_SERVICE": "http", "SER_HTTP_PORT": str(server.server_address[1])}
+    try:
+        assert probe.main([], env) == 0 and paths == ["/healthz"]
+        Handler.status = 503
+        assert probe.main(["http"], env) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert probe.main(["--timeout", "0.5"], env) == 1  # nobody listens any more
+    assert "unhealthy" in capsys.readouterr().err

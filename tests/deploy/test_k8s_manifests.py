@@ -138,6 +138,24 @@ def test_every_grpc_service_has_a_deployment_service_and_disruption_budget(overl
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_http_api_has_a_deployment_service_and_disruption_budget(overlay: str) -> None:
+    objects = rendered(overlay)
+    deployment = by_kind(objects, "Deployment")["http"]
+    container = pod_spec(deployment)["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    settings = Settings.from_env(env={**by_kind(objects, "ConfigMap")["ser-config"]["data"],
+                                      **{k: v for k, v in env.items() if v is not None}})
+    assert env["SER_SERVICE"] == "http" and settings.http_host == "0.0.0.0"
+    assert [p["containerPort"] for p in container["ports"]] == [settings.http_port]
+    assert [p["port"] for p in by_kind(objects, "Service")["http"]["spec"]["ports"]] == [settings.http_port]
+    assert selects(by_kind(objects, "PodDisruptionBudget")["http"]["spec"]["selector"]["matchLabels"],
+                   deployment["spec"]["template"]["metadata"]["labels"])
+    assert settings.address("gateway") == "gateway:50050" and settings.data_roots == (Path("/var/lib/ser/data"),)
+    assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/var/lib/ser/data", "/var/lib/ser/artifacts"}
+    assert not any(e["name"] == "SER_REDIS_URL" for e in container["env"]), "the HTTP API needs no Redis"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_a_worker_deployment_per_queue_group_covers_every_celery_queue(overlay: str) -> None:
     from services.jobs.app import QUEUES
 
@@ -203,6 +221,9 @@ def test_every_container_has_probes_and_resource_requests_and_limits(overlay: st
                 port = c["ports"][0]["containerPort"]
                 assert c["livenessProbe"]["grpc"] == {"port": port}, where
                 assert c["readinessProbe"]["grpc"] == {"port": port}, where
+            elif role == "http-service":
+                assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}, where
+                assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}, where
             elif role == "celery-worker":
                 assert c["livenessProbe"]["exec"]["command"][:3] == ["python", "/opt/ser/healthcheck.py", "worker"]
                 assert c["readinessProbe"]["exec"]["command"][:3] == ["python", "/opt/ser/healthcheck.py", "worker"]
@@ -281,24 +302,24 @@ def _admits_outside_namespace(rule: Obj) -> bool:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_network_policies_expose_only_the_gateway_outside_the_namespace(overlay: str) -> None:
+def test_network_policies_expose_only_the_gateway_and_the_http_api_outside_the_namespace(overlay: str) -> None:
     objects = rendered(overlay)
     policies = by_kind(objects, "NetworkPolicy")
     deny_all = [p for p in policies.values() if p["spec"]["podSelector"] == {} and "Ingress" in p["spec"]["policyTypes"]
                 and not p["spec"].get("ingress")]
     assert deny_all, "no default-deny ingress policy"
-    gateway_labels = by_kind(objects, "Deployment")["gateway"]["spec"]["template"]["metadata"]["labels"]
-    other_pods = [w["spec"]["template"]["metadata"]["labels"] for n, w in workloads(objects).items() if n != "gateway"]
-    exposed_ports: list[Any] = []
+    public = {"gateway": SERVICE_PORTS["gateway"], "http": Settings().http_port}
+    labels_of = {n: w["spec"]["template"]["metadata"]["labels"] for n, w in workloads(objects).items()}
+    exposed: dict[str, list[Any]] = {}
     for name, policy in policies.items():
         for rule in policy["spec"].get("ingress", []):
             if not _admits_outside_namespace(rule):
                 continue
             selector = policy["spec"]["podSelector"].get("matchLabels", {})
-            assert selects(selector, gateway_labels), f"{name} admits outside traffic to non-gateway pods"
-            assert not any(selects(selector, labels) for labels in other_pods), f"{name} also selects other pods"
-            exposed_ports += [p["port"] for p in rule.get("ports", [])]
-    assert exposed_ports == [SERVICE_PORTS["gateway"]]
+            selected = [n for n, labels in labels_of.items() if selects(selector, labels)]
+            assert len(selected) == 1 and selected[0] in public, f"{name} admits outside traffic to {selected}"
+            exposed.setdefault(selected[0], []).extend(p["port"] for p in rule.get("ports", []))
+    assert exposed == {name: [port] for name, port in public.items()}
 
 
 # -- configuration and secrets --------------------------------------------------------------------
@@ -342,7 +363,7 @@ def test_secrets_are_referenced_never_committed(overlay: str) -> None:
                           for v in pod_spec(workload).get("volumes", []) if "secret" in v}
         assert secret_volumes in ({}, {"ser-tls": True}), name
     assert refs == {("ser-secrets", "redis-password", False), ("ser-secrets", "gateway-token", True),
-                    ("ser-secrets", "service-token", True)}
+                    ("ser-secrets", "service-token", True), ("ser-secrets", "webhook-secret", True)}
     deployments = by_kind(objects, "Deployment")
     with_redis = {n for n, d in deployments.items()
                   if any(e["name"] == "SER_REDIS_URL" for e in pod_spec(d)["containers"][0].get("env", []))}
@@ -357,6 +378,8 @@ def test_every_pod_gets_the_service_token_and_gateway_clients_the_gateway_token(
     for name, deployment in deployments.items():
         env = {e["name"]: e for e in pod_spec(deployment)["containers"][0].get("env", [])}
         assert env["SER_SERVICE_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "service-token", name
-        assert ("SER_GATEWAY_TOKEN" in env) == (name in {"gateway", *WORKER_QUEUES}), name
+        assert ("SER_GATEWAY_TOKEN" in env) == (name in {"gateway", "http", *WORKER_QUEUES}), name
+        # the gateway checks callback URLs at submit with it; the workers sign deliveries with it
+        assert ("SER_WEBHOOK_SECRET" in env) == (name in {"gateway", *WORKER_QUEUES}), name
     config = by_kind(rendered(overlay), "ConfigMap")["ser-config"]["data"]
     assert config["MALLOC_ARENA_MAX"] == "2"

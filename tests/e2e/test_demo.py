@@ -18,6 +18,7 @@ def test_demo_prints_an_emotion_timeline_for_both_channels_and_stops(tmp_path):
            "SER_LOG_JSON": "0"}
     for name in ("gateway", "preprocess", "features", "speaker", "inference"):
         env[f"SER_{name.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
+    env["SER_HTTP_PORT"] = str(free_port())
     proc = subprocess.run([sys.executable, "-m", "services.cli.main", "demo"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
@@ -37,6 +38,7 @@ def test_demo_prints_an_emotion_timeline_for_both_channels_and_stops(tmp_path):
         assert covered >= 0.8 * (turn["end_ms"] - turn["start_ms"]), (turn, on_channel)
     assert_same_posteriors_as_the_eval_path(result, tmp_path / "artifacts" / "registry")
     assert "stopped preprocess" in proc.stdout and "stopped worker" in proc.stdout
+    assert f"http        ready at http://127.0.0.1:{env['SER_HTTP_PORT']}/" in proc.stdout, out[-4000:]
     assert not (tmp_path / "artifacts" / "run" / "stack.json").exists()
 
 

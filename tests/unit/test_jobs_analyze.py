@@ -176,7 +176,8 @@ def test_gateway_jobs_api_builds_a_valid_analyze_batch_spec(tmp_path):
     submitted = []
 
     class Client:
-        def submit(self, kind, spec):
+        def submit(self, kind, spec, **options):
+            assert options == {"callback_url": "", "labels": {}, "idempotency_key": ""}
             parsed = parse_spec(kind, spec)  # the gateway's spec must pass the task's own validation
             submitted.append((kind, parsed))
             return Job(id="j1", kind=kind, spec=parsed.model_dump(mode="json"))

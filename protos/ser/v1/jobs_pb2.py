@@ -26,7 +26,7 @@ from ser.v1 import common_pb2 as ser_dot_v1_dot_common__pb2
 from ser.v1 import analysis_pb2 as ser_dot_v1_dot_analysis__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11ser/v1/jobs.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\x1a\x15ser/v1/analysis.proto\"I\n\x07JobSpec\x12\"\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x12.ser.v1.SpecFormat\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"\xef\x01\n\x0bJobProgress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x05 \x01(\x03\x12\x31\n\x07metrics\x18\x06 \x03(\x0b\x32 .ser.v1.JobProgress.MetricsEntry\x12\x12\n\nitems_done\x18\x07 \x01(\r\x12\x14\n\x0citems_failed\x18\x08 \x01(\r\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x9e\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x04kind\x18\x02 \x01(\x0e\x32\x0f.ser.v1.JobKind\x12\x1f\n\x05state\x18\x03 \x01(\x0e\x32\x10.ser.v1.JobState\x12%\n\x08progress\x18\x04 \x01(\x0b\x32\x13.ser.v1.JobProgress\x12\x1d\n\x04spec\x18\x05 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12\x12\n\nresult_uri\x18\x06 \x01(\t\x12\"\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\x12\x17\n\x0f\x63reated_unix_ms\x18\x08 \x01(\x03\x12\x17\n\x0fstarted_unix_ms\x18\t \x01(\x03\x12\x18\n\x10\x66inished_unix_ms\x18\n \x01(\x03\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\r\x12\'\n\x06labels\x18\x0c \x03(\x0b\x32\x17.ser.v1.Job.LabelsEntry\x12\x17\n\x0fidempotency_key\x18\r \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x01\n\rSubmitOptions\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x31\n\x06labels\x18\x02 \x03(\x0b\x32!.ser.v1.SubmitOptions.LabelsEntry\x12\r\n\x05queue\x18\x03 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x15SubmitTrainingRequest\x12\x1d\n\x04spec\x18\x01 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"\x81\x01\n\x17SubmitEvaluationRequest\x12\x1d\n\x04spec\x18\x01 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12\x1f\n\x05model\x18\x02 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12&\n\x07options\x18\x03 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"|\n\x10SubmitFitRequest\x12!\n\x06target\x18\x01 \x01(\x0e\x32\x11.ser.v1.FitTarget\x12\x1d\n\x04spec\x18\x02 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12&\n\x07options\x18\x03 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"\xc7\x01\n\x1aSubmitBatchAnalysisRequest\x12\r\n\x05input\x18\x01 \x01(\t\x12\x12\n\noutput_dir\x18\x02 \x01(\t\x12\x1f\n\x04mode\x18\x03 \x01(\x0e\x32\x11.ser.v1.BatchMode\x12\'\n\x07options\x18\x04 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x15\n\rredo_finished\x18\x05 \x01(\x08\x12%\n\x06submit\x18\x06 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"6\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0fmin_interval_ms\x18\x02 \x01(\r\"G\n\x08JobEvent\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.ser.v1.Job\x12\x12\n\nat_unix_ms\x18\x02 \x01(\x03\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\".\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"y\n\x0fListJobsRequest\x12\x1d\n\x04kind\x18\x01 \x01(\x0e\x32\x0f.ser.v1.JobKind\x12 \n\x06states\x18\x02 \x03(\x0e\x32\x10.ser.v1.JobState\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"F\n\x10ListJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.ser.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9e\x01\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_KIND_TRAINING\x10\x01\x12\x17\n\x13JOB_KIND_EVALUATION\x10\x02\x12\x10\n\x0cJOB_KIND_FIT\x10\x03\x12\x1b\n\x17JOB_KIND_BATCH_ANALYSIS\x10\x04\x12\x1a\n\x16JOB_KIND_SEGMENT_BATCH\x10\x05*\xca\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x16\n\x12JOB_STATE_RETRYING\x10\x06\x12\x15\n\x11JOB_STATE_PARTIAL\x10\x07*U\n\nSpecFormat\x12\x1b\n\x17SPEC_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10SPEC_FORMAT_YAML\x10\x01\x12\x14\n\x10SPEC_FORMAT_JSON\x10\x02*\x82\x01\n\tFitTarget\x12\x1a\n\x16\x46IT_TARGET_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46IT_TARGET_VOCABULARY\x10\x01\x12\x1a\n\x16\x46IT_TARGET_SPEAKER_PCA\x10\x02\x12\"\n\x1e\x46IT_TARGET_NORMALIZATION_STATS\x10\x03*\\\n\tBatchMode\x12\x1a\n\x16\x42\x41TCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_MODE_ANALYZE\x10\x01\x12\x1b\n\x17\x42\x41TCH_MODE_SEGMENT_ONLY\x10\x02\x32\xdc\x03\n\x04Jobs\x12<\n\x0eSubmitTraining\x12\x1d.ser.v1.SubmitTrainingRequest\x1a\x0b.ser.v1.Job\x12@\n\x10SubmitEvaluation\x12\x1f.ser.v1.SubmitEvaluationRequest\x1a\x0b.ser.v1.Job\x12\x32\n\tSubmitFit\x12\x18.ser.v1.SubmitFitRequest\x1a\x0b.ser.v1.Job\x12\x46\n\x13SubmitBatchAnalysis\x12\".ser.v1.SubmitBatchAnalysisRequest\x1a\x0b.ser.v1.Job\x12,\n\x06GetJob\x12\x15.ser.v1.GetJobRequest\x1a\x0b.ser.v1.Job\x12\x37\n\x08WatchJob\x12\x17.ser.v1.WatchJobRequest\x1a\x10.ser.v1.JobEvent0\x01\x12\x32\n\tCancelJob\x12\x18.ser.v1.CancelJobRequest\x1a\x0b.ser.v1.Job\x12=\n\x08ListJobs\x12\x17.ser.v1.ListJobsRequest\x1a\x18.ser.v1.ListJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11ser/v1/jobs.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\x1a\x15ser/v1/analysis.proto\"I\n\x07JobSpec\x12\"\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x12.ser.v1.SpecFormat\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"\xef\x01\n\x0bJobProgress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x0c\n\x04step\x18\x04 \x01(\x03\x12\x13\n\x0btotal_steps\x18\x05 \x01(\x03\x12\x31\n\x07metrics\x18\x06 \x03(\x0b\x32 .ser.v1.JobProgress.MetricsEntry\x12\x12\n\nitems_done\x18\x07 \x01(\r\x12\x14\n\x0citems_failed\x18\x08 \x01(\r\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xb4\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1d\n\x04kind\x18\x02 \x01(\x0e\x32\x0f.ser.v1.JobKind\x12\x1f\n\x05state\x18\x03 \x01(\x0e\x32\x10.ser.v1.JobState\x12%\n\x08progress\x18\x04 \x01(\x0b\x32\x13.ser.v1.JobProgress\x12\x1d\n\x04spec\x18\x05 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12\x12\n\nresult_uri\x18\x06 \x01(\t\x12\"\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\x12\x17\n\x0f\x63reated_unix_ms\x18\x08 \x01(\x03\x12\x17\n\x0fstarted_unix_ms\x18\t \x01(\x03\x12\x18\n\x10\x66inished_unix_ms\x18\n \x01(\x03\x12\x10\n\x08\x61ttempts\x18\x0b \x01(\r\x12\'\n\x06labels\x18\x0c \x03(\x0b\x32\x17.ser.v1.Job.LabelsEntry\x12\x17\n\x0fidempotency_key\x18\r \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x0e \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xaf\x01\n\rSubmitOptions\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x31\n\x06labels\x18\x02 \x03(\x0b\x32!.ser.v1.SubmitOptions.LabelsEntry\x12\r\n\x05queue\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61llback_url\x18\x04 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x15SubmitTrainingRequest\x12\x1d\n\x04spec\x18\x01 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12&\n\x07options\x18\x02 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"\x81\x01\n\x17SubmitEvaluationRequest\x12\x1d\n\x04spec\x18\x01 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12\x1f\n\x05model\x18\x02 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12&\n\x07options\x18\x03 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"|\n\x10SubmitFitRequest\x12!\n\x06target\x18\x01 \x01(\x0e\x32\x11.ser.v1.FitTarget\x12\x1d\n\x04spec\x18\x02 \x01(\x0b\x32\x0f.ser.v1.JobSpec\x12&\n\x07options\x18\x03 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"\xc7\x01\n\x1aSubmitBatchAnalysisRequest\x12\r\n\x05input\x18\x01 \x01(\t\x12\x12\n\noutput_dir\x18\x02 \x01(\t\x12\x1f\n\x04mode\x18\x03 \x01(\x0e\x32\x11.ser.v1.BatchMode\x12\'\n\x07options\x18\x04 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x15\n\rredo_finished\x18\x05 \x01(\x08\x12%\n\x06submit\x18\x06 \x01(\x0b\x32\x15.ser.v1.SubmitOptions\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"6\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0fmin_interval_ms\x18\x02 \x01(\r\"G\n\x08JobEvent\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.ser.v1.Job\x12\x12\n\nat_unix_ms\x18\x02 \x01(\x03\x12\r\n\x05\x66inal\x18\x03 \x01(\x08\".\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"y\n\x0fListJobsRequest\x12\x1d\n\x04kind\x18\x01 \x01(\x0e\x32\x0f.ser.v1.JobKind\x12 \n\x06states\x18\x02 \x03(\x0e\x32\x10.ser.v1.JobState\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"F\n\x10ListJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.ser.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x9e\x01\n\x07JobKind\x12\x18\n\x14JOB_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_KIND_TRAINING\x10\x01\x12\x17\n\x13JOB_KIND_EVALUATION\x10\x02\x12\x10\n\x0cJOB_KIND_FIT\x10\x03\x12\x1b\n\x17JOB_KIND_BATCH_ANALYSIS\x10\x04\x12\x1a\n\x16JOB_KIND_SEGMENT_BATCH\x10\x05*\xca\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_PENDING\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x12\x16\n\x12JOB_STATE_RETRYING\x10\x06\x12\x15\n\x11JOB_STATE_PARTIAL\x10\x07*U\n\nSpecFormat\x12\x1b\n\x17SPEC_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10SPEC_FORMAT_YAML\x10\x01\x12\x14\n\x10SPEC_FORMAT_JSON\x10\x02*\x82\x01\n\tFitTarget\x12\x1a\n\x16\x46IT_TARGET_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46IT_TARGET_VOCABULARY\x10\x01\x12\x1a\n\x16\x46IT_TARGET_SPEAKER_PCA\x10\x02\x12\"\n\x1e\x46IT_TARGET_NORMALIZATION_STATS\x10\x03*\\\n\tBatchMode\x12\x1a\n\x16\x42\x41TCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41TCH_MODE_ANALYZE\x10\x01\x12\x1b\n\x17\x42\x41TCH_MODE_SEGMENT_ONLY\x10\x02\x32\xdc\x03\n\x04Jobs\x12<\n\x0eSubmitTraining\x12\x1d.ser.v1.SubmitTrainingRequest\x1a\x0b.ser.v1.Job\x12@\n\x10SubmitEvaluation\x12\x1f.ser.v1.SubmitEvaluationRequest\x1a\x0b.ser.v1.Job\x12\x32\n\tSubmitFit\x12\x18.ser.v1.SubmitFitRequest\x1a\x0b.ser.v1.Job\x12\x46\n\x13SubmitBatchAnalysis\x12\".ser.v1.SubmitBatchAnalysisRequest\x1a\x0b.ser.v1.Job\x12,\n\x06GetJob\x12\x15.ser.v1.GetJobRequest\x1a\x0b.ser.v1.Job\x12\x37\n\x08WatchJob\x12\x17.ser.v1.WatchJobRequest\x1a\x10.ser.v1.JobEvent0\x01\x12\x32\n\tCancelJob\x12\x18.ser.v1.CancelJobRequest\x1a\x0b.ser.v1.Job\x12=\n\x08ListJobs\x12\x17.ser.v1.ListJobsRequest\x1a\x18.ser.v1.ListJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,16 +39,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_SUBMITOPTIONS_LABELSENTRY']._loaded_options = None
   _globals['_SUBMITOPTIONS_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_JOBKIND']._serialized_start=1921
-  _globals['_JOBKIND']._serialized_end=2079
-  _globals['_JOBSTATE']._serialized_start=2082
-  _globals['_JOBSTATE']._serialized_end=2284
-  _globals['_SPECFORMAT']._serialized_start=2286
-  _globals['_SPECFORMAT']._serialized_end=2371
-  _globals['_FITTARGET']._serialized_start=2374
-  _globals['_FITTARGET']._serialized_end=2504
-  _globals['_BATCHMODE']._serialized_start=2506
-  _globals['_BATCHMODE']._serialized_end=2598
+  _globals['_JOBKIND']._serialized_start=1965
+  _globals['_JOBKIND']._serialized_end=2123
+  _globals['_JOBSTATE']._serialized_start=2126
+  _globals['_JOBSTATE']._serialized_end=2328
+  _globals['_SPECFORMAT']._serialized_start=2330
+  _globals['_SPECFORMAT']._serialized_end=2415
+  _globals['_FITTARGET']._serialized_start=2418
+  _globals['_FITTARGET']._serialized_end=2548
+  _globals['_BATCHMODE']._serialized_start=2550
+  _globals['_BATCHMODE']._serialized_end=2642
   _globals['_JOBSPEC']._serialized_start=73
   _globals['_JOBSPEC']._serialized_end=146
   _globals['_JOBPROGRESS']._serialized_start=149
@@ -56,33 +56,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBPROGRESS_METRICSENTRY']._serialized_start=342
   _globals['_JOBPROGRESS_METRICSENTRY']._serialized_end=388
   _globals['_JOB']._serialized_start=391
-  _globals['_JOB']._serialized_end=805
-  _globals['_JOB_LABELSENTRY']._serialized_start=760
-  _globals['_JOB_LABELSENTRY']._serialized_end=805
-  _globals['_SUBMITOPTIONS']._serialized_start=808
-  _globals['_SUBMITOPTIONS']._serialized_end=961
-  _globals['_SUBMITOPTIONS_LABELSENTRY']._serialized_start=760
-  _globals['_SUBMITOPTIONS_LABELSENTRY']._serialized_end=805
-  _globals['_SUBMITTRAININGREQUEST']._serialized_start=963
-  _globals['_SUBMITTRAININGREQUEST']._serialized_end=1057
-  _globals['_SUBMITEVALUATIONREQUEST']._serialized_start=1060
-  _globals['_SUBMITEVALUATIONREQUEST']._serialized_end=1189
-  _globals['_SUBMITFITREQUEST']._serialized_start=1191
-  _globals['_SUBMITFITREQUEST']._serialized_end=1315
-  _globals['_SUBMITBATCHANALYSISREQUEST']._serialized_start=1318
-  _globals['_SUBMITBATCHANALYSISREQUEST']._serialized_end=1517
-  _globals['_GETJOBREQUEST']._serialized_start=1519
-  _globals['_GETJOBREQUEST']._serialized_end=1546
-  _globals['_WATCHJOBREQUEST']._serialized_start=1548
-  _globals['_WATCHJOBREQUEST']._serialized_end=1602
-  _globals['_JOBEVENT']._serialized_start=1604
-  _globals['_JOBEVENT']._serialized_end=1675
-  _globals['_CANCELJOBREQUEST']._serialized_start=1677
-  _globals['_CANCELJOBREQUEST']._serialized_end=1723
-  _globals['_LISTJOBSREQUEST']._serialized_start=1725
-  _globals['_LISTJOBSREQUEST']._serialized_end=1846
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1848
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1918
-  _globals['_JOBS']._serialized_start=2601
-  _globals['_JOBS']._serialized_end=3077
+  _globals['_JOB']._serialized_end=827
+  _globals['_JOB_LABELSENTRY']._serialized_start=782
+  _globals['_JOB_LABELSENTRY']._serialized_end=827
+  _globals['_SUBMITOPTIONS']._serialized_start=830
+  _globals['_SUBMITOPTIONS']._serialized_end=1005
+  _globals['_SUBMITOPTIONS_LABELSENTRY']._serialized_start=782
+  _globals['_SUBMITOPTIONS_LABELSENTRY']._serialized_end=827
+  _globals['_SUBMITTRAININGREQUEST']._serialized_start=1007
+  _globals['_SUBMITTRAININGREQUEST']._serialized_end=1101
+  _globals['_SUBMITEVALUATIONREQUEST']._serialized_start=1104
+  _globals['_SUBMITEVALUATIONREQUEST']._serialized_end=1233
+  _globals['_SUBMITFITREQUEST']._serialized_start=1235
+  _globals['_SUBMITFITREQUEST']._serialized_end=1359
+  _globals['_SUBMITBATCHANALYSISREQUEST']._serialized_start=1362
+  _globals['_SUBMITBATCHANALYSISREQUEST']._serialized_end=1561
+  _globals['_GETJOBREQUEST']._serialized_start=1563
+  _globals['_GETJOBREQUEST']._serialized_end=1590
+  _globals['_WATCHJOBREQUEST']._serialized_start=1592
+  _globals['_WATCHJOBREQUEST']._serialized_end=1646
+  _globals['_JOBEVENT']._serialized_start=1648
+  _globals['_JOBEVENT']._serialized_end=1719
+  _globals['_CANCELJOBREQUEST']._serialized_start=1721
+  _globals['_CANCELJOBREQUEST']._serialized_end=1767
+  _globals['_LISTJOBSREQUEST']._serialized_start=1769
+  _globals['_LISTJOBSREQUEST']._serialized_end=1890
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1892
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1962
+  _globals['_JOBS']._serialized_start=2645
+  _globals['_JOBS']._serialized_end=3121
 # @@protoc_insertion_point(module_scope)

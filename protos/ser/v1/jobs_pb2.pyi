@@ -110,7 +110,7 @@ class JobProgress(_message.Message):
     def __init__(self, fraction: _Optional[float] = ..., message: _Optional[str] = ..., stage: _Optional[str] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ..., items_done: _Optional[int] = ..., items_failed: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "kind", "state", "progress", "spec", "result_uri", "error", "created_unix_ms", "started_unix_ms", "finished_unix_ms", "attempts", "labels", "idempotency_key")
+    __slots__ = ("id", "kind", "state", "progress", "spec", "result_uri", "error", "created_unix_ms", "started_unix_ms", "finished_unix_ms", "attempts", "labels", "idempotency_key", "callback_url")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class Job(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_URL_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: JobKind
     state: JobState
@@ -144,10 +145,11 @@ class Job(_message.Message):
     attempts: int
     labels: _containers.ScalarMap[str, str]
     idempotency_key: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., result_uri: _Optional[str] = ..., error: _Optional[_Union[_common_pb2.ErrorDetail, _Mapping]] = ..., created_unix_ms: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    callback_url: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[JobKind, str]] = ..., state: _Optional[_Union[JobState, str]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., result_uri: _Optional[str] = ..., error: _Optional[_Union[_common_pb2.ErrorDetail, _Mapping]] = ..., created_unix_ms: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ..., callback_url: _Optional[str] = ...) -> None: ...
 
 class SubmitOptions(_message.Message):
-    __slots__ = ("idempotency_key", "labels", "queue")
+    __slots__ = ("idempotency_key", "labels", "queue", "callback_url")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -158,10 +160,12 @@ class SubmitOptions(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_URL_FIELD_NUMBER: _ClassVar[int]
     idempotency_key: str
     labels: _containers.ScalarMap[str, str]
     queue: str
-    def __init__(self, idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., queue: _Optional[str] = ...) -> None: ...
+    callback_url: str
+    def __init__(self, idempotency_key: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., queue: _Optional[str] = ..., callback_url: _Optional[str] = ...) -> None: ...
 
 class SubmitTrainingRequest(_message.Message):
     __slots__ = ("spec", "options")
