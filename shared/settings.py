@@ -18,6 +18,7 @@ SERVICE_PORTS: dict[str, int] = {
     "inference": 50054,
 }
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
+PIPELINES = ("inprocess", "services")
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -75,6 +76,11 @@ class Settings:
     tls_ca: Path | None = None
     gateway_token: str = field(default="", repr=False)
     service_token: str = field(default="", repr=False)
+    pipeline: str = "inprocess"
+
+    def __post_init__(self) -> None:
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"SER_PIPELINE must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
 
     def address(self, service: str) -> str:
         try:
@@ -113,6 +119,7 @@ class Settings:
             tls_ca=_path(env, "SER_TLS_CA"),
             gateway_token=env.get("SER_GATEWAY_TOKEN", "").strip(),
             service_token=env.get("SER_SERVICE_TOKEN", "").strip(),
+            pipeline=env.get("SER_PIPELINE", "").strip().lower() or "inprocess",
         )
 
     def token_for(self, service: str) -> str:
@@ -141,7 +148,8 @@ class Settings:
 
 
 ENV_DOCS: dict[str, str] = {
-    "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, inference 50054)",
+    "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, "
+                       "inference 50054)",
     "SER_MAX_MESSAGE_MB": "largest gRPC message a server accepts or sends, MiB (default 64)",
     "SER_MAX_INFLIGHT_MB": "bytes of large (1 MiB+) requests a server works on at once; more wait for room, up to "
                            "their deadline, then RESOURCE_EXHAUSTED overloaded, MiB (default 2 x SER_MAX_MESSAGE_MB)",
@@ -167,6 +175,9 @@ ENV_DOCS: dict[str, str] = {
                          "client (CLI, workers) sends; empty = no token check",
     "SER_SERVICE_TOKEN": "bearer token preprocess, features, speaker and inference require and the gateway and "
                          "workers send; empty = no token check (rely on mTLS or network policy)",
+    "SER_PIPELINE": "where a call's model inputs are computed: inprocess (inference computes them from the "
+                    "segments' audio; default) or services (the gateway gets them from features and speaker, "
+                    "inference only normalises and runs the model)",
     "SER_ROLE": "container role for deploy/entrypoint.sh: service or worker (default service)",
     "SER_SERVICE": "which gRPC service a service container runs (gateway, preprocess, features, speaker, inference)",
     "SER_QUEUES": "comma-separated Celery queues a worker container consumes (default default)",

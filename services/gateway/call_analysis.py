@@ -16,23 +16,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
 import numpy as np
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, emotion_pb2, preprocess_pb2
 
-from services.common.convert import (
-    audio_payload_to_source,
-    pcm_format_to_spec,
-    source_to_audio_payload,
-    spec_to_pcm_format,
-)
+from services.common.convert import audio_payload_to_source, pcm_format_to_spec, spec_to_pcm_format
 from services.common.deadlines import checked, ensure_active
 from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
-from services.gateway.convert import call_to_proto, entry_to_proto
+from services.gateway.convert import call_to_proto, entry_to_proto, segment_audio, segment_request
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
+from services.gateway.service_inputs import ServiceInputs
 from services.gateway.stream_audio import StreamAudio
 from shared.analytics.call import AnalyticsOptions, summarize
 from shared.analytics.timeline import ClassifiedSegment, TimelineEntry, classify
@@ -65,12 +61,10 @@ def participant_of(segment: common_pb2.Segment) -> str:
 
 def predict_request(samples: np.ndarray, rate: int, segment: common_pb2.Segment,
                     model: common_pb2.ModelRef) -> emotion_pb2.PredictRequest:
-    """One segment as source-rate float32 PCM; the model is the call's resolved version (even if one is
-    promoted meanwhile) and the speaker group its channel."""
-    payload = source_to_audio_payload(np.ascontiguousarray(samples, dtype=np.float32).tobytes(),
-                                      RawPcmSpec(sample_rate=rate, channels=1, encoding="pcm_f32le"))
-    return emotion_pb2.PredictRequest(model=model, audio=payload, speaker_group=f"channel{segment.channel}",
-                                      request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}")
+    """One segment as source-rate float32 PCM (SER_PIPELINE=inprocess: inference computes its inputs)."""
+    request = segment_request(segment, model)
+    request.audio.CopyFrom(segment_audio(samples, rate))
+    return request
 
 
 def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictResponse) -> ClassifiedSegment:
@@ -84,13 +78,16 @@ def call_timeout(context: grpc.ServicerContext, decoder: CallDecoder) -> float:
     return downstream_timeout(context, max(DEFAULT_TIMEOUT_S, decoder.header_seconds))
 
 
-def guarded(items: Iterator[T], failed: list[Exception]) -> Iterator[T]:
+def guarded(items: Iterator[T], failed: list[Exception], cancel: Sequence[Callable[[], object]] = ()) -> Iterator[T]:
     """A request iterator for a downstream stream: an exception ends the stream and is kept in ``failed``
-    (gRPC would swallow it and report a bare CANCELLED)."""
+    (gRPC would swallow it and report a bare CANCELLED); ``cancel`` (the stream's own cancel, once it
+    exists) then stops the downstream work, which would otherwise answer the part it got."""
     try:
         yield from items
     except Exception as exc:  # noqa: BLE001 - re-raised by drain
         failed.append(exc)
+        for stop in cancel:
+            stop()
 
 
 def drain(replies: Iterable[T], failed: list[Exception]) -> list[T]:
@@ -190,7 +187,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             segments, summary = self._segments(decoder, pcm, options, call_id, context)
             pcm.finish()
             ensure_active(context)
-            answers = self._predict_grouped(segments, pcm, model.ref, call_timeout(context, decoder), context)
+            answers = self._predict_grouped(segments, pcm, model, call_timeout(context, decoder), context)
         entries = []
         for segment, answer in zip(segments, answers, strict=True):
             if answer.HasField("error"):
@@ -217,16 +214,25 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                 segments.append(reply.segment)
         return sorted(segments, key=lambda s: (s.start_ms, s.channel)), summary
 
-    def _predict_grouped(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: common_pb2.ModelRef,
+    def _predict_grouped(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
                          timeout: float, context: grpc.ServicerContext) -> list[emotion_pb2.PredictResponse]:
-        """One answer per segment, in order, from one PredictGrouped fed lazily from the spool."""
+        """One answer per segment, in order, from one PredictGrouped fed lazily: with the segments' audio from
+        the spool (SER_PIPELINE=inprocess), or with their inputs from the features and speaker services."""
         if not segments:
             return []
         failed: list[Exception] = []
-        replies = self.downstream.inference.PredictGrouped(guarded(predict_stream(segments, pcm, model), failed),
+        if self.settings.pipeline != "services":
+            replies = self.downstream.inference.PredictGrouped(
+                guarded(predict_stream(segments, pcm, model.ref), failed), timeout=timeout)
+            context.add_callback(replies.cancel)
+            return drain(replies, failed)
+        inputs = ServiceInputs(self.downstream, model, timeout, context)
+        cancel: list[Callable[[], object]] = []
+        replies = self.downstream.inference.PredictGrouped(guarded(inputs.requests(segments, pcm), failed, cancel),
                                                            timeout=timeout)
+        cancel.append(replies.cancel)
         context.add_callback(replies.cancel)
-        return drain(replies, failed)
+        return inputs.merge(len(segments), drain(replies, failed))
 
     # ------------------------------------------------------------------ streams
     def AnalyzeStream(self, request_iterator: Iterable[analysis_pb2.AnalyzeStreamRequest],

@@ -1,0 +1,118 @@
+"""SER_PIPELINE=services: a call's model inputs from the features and speaker services.
+
+The call's model version is resolved once (GetModel) and pinned: every segment goes to
+Features.ExtractModelInputs (one stream per call, computed in chunks) with that version's feature
+config, and, for speaker-aware models, to Speaker.EmbedBatch (one call per chunk, while the features
+service works on the same chunk). Each segment then reaches inference as ``raw_inputs`` with the hash
+the features service computed them with and its own GE2E embedding (inference projects it with the
+model's PCA), so inference only adds group statistics, normalises and runs the model. Inference refuses
+a hash other than the pinned version's card (FAILED_PRECONDITION), so inputs made for one version
+never meet another. A segment the features or speaker service could not compute is that segment's
+error, as inference would have answered it; a features or speaker service that fails or runs out of
+time fails the call with its status (UNAVAILABLE, DEADLINE_EXCEEDED), never a partial answer.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import grpc
+from ser.v1 import common_pb2, emotion_pb2, features_pb2, speaker_pb2
+
+from services.common.deadlines import RequestExpired
+from services.gateway.call_audio import PcmFile
+from services.gateway.convert import segment_audio, segment_request
+from services.gateway.downstream import Downstream
+
+CHUNK = 64  # segments per speaker EmbedBatch (the features service computes the same chunks)
+
+
+def broken(service: str, what: str) -> RequestExpired:
+    """A downstream service that answered another number of items than asked: UNAVAILABLE, never a guess."""
+    return RequestExpired(grpc.StatusCode.UNAVAILABLE, f"the {service} service answered {what}")
+
+
+def _feature_requests(segments: Sequence[common_pb2.Segment], pcm: PcmFile, config: common_pb2.FeatureConfigRef
+                      ) -> Iterator[features_pb2.ModelInputsRequest]:
+    yield features_pb2.ModelInputsRequest(config=config)
+    for segment in segments:
+        samples = pcm.cut(segment.channel, segment.start_ms, segment.end_ms)
+        yield features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(audio=segment_audio(samples,
+                                                                                                  pcm.sample_rate)))
+
+
+class ServiceInputs:
+    """The PredictGrouped requests of one call, built from the features and speaker services' answers."""
+
+    def __init__(self, downstream: Downstream, model: emotion_pb2.ModelInfo, timeout: float,
+                 context: grpc.ServicerContext) -> None:
+        if downstream.features is None or downstream.speaker is None:
+            raise RuntimeError("SER_PIPELINE=services needs the gateway's features and speaker channels")
+        self.downstream, self.model, self.timeout, self.context = downstream, model, timeout, context
+        self.local: dict[int, emotion_pb2.PredictResponse] = {}  # segment index -> its answer, when it failed here
+
+    def _embed(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile) -> list[speaker_pb2.Embedding]:
+        items = [speaker_pb2.EmbedRequest(audio=segment_audio(pcm.cut(s.channel, s.start_ms, s.end_ms),
+                                                              pcm.sample_rate)) for s in segments]
+        assert self.downstream.speaker is not None
+        reply = self.downstream.speaker.EmbedBatch(speaker_pb2.EmbedBatchRequest(items=items), timeout=self.timeout)
+        if len(reply.items) != len(items) or any(len(r.embeddings) != 1 for r in reply.items):
+            raise broken("speaker", "another number of embeddings than asked for")
+        return [r.embeddings[0] for r in reply.items]
+
+    def requests(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile) -> Iterator[emotion_pb2.PredictRequest]:
+        """One request per segment that the services computed, in order; the others land in ``local``."""
+        config = common_pb2.FeatureConfigRef(json=self.model.feature_config.json, hash=self.model.feature_config.hash)
+        sent_failed: list[Exception] = []
+        assert self.downstream.features is not None
+        replies = self.downstream.features.ExtractModelInputs(_guard(_feature_requests(segments, pcm, config),
+                                                                     sent_failed), timeout=self.timeout)
+        self.context.add_callback(replies.cancel)
+        with ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:
+            try:
+                for start in range(0, len(segments), CHUNK):
+                    part = segments[start : start + CHUNK]
+                    embedded: Future | None = pool.submit(self._embed, part, pcm) if self.model.speaker_aware else None
+                    inputs = [self._next(replies, sent_failed) for _ in part]
+                    embeddings = embedded.result() if embedded is not None else [None] * len(part)
+                    for k, (segment, inp, embedding) in enumerate(zip(part, inputs, embeddings, strict=True)):
+                        request = segment_request(segment, self.model.ref)
+                        error = inp.error if inp.HasField("error") else (
+                            embedding.error if embedding is not None and embedding.HasField("error") else None)
+                        if error is not None:
+                            self.local[start + k] = emotion_pb2.PredictResponse(request_id=request.request_id,
+                                                                                error=error)
+                            continue
+                        request.raw_inputs.CopyFrom(inp.inputs)
+                        request.feature_config.hash = inp.config.hash
+                        if embedding is not None:
+                            request.speaker_embedding.CopyFrom(embedding.vector)
+                        yield request
+            finally:
+                replies.cancel()
+
+    @staticmethod
+    def _next(replies: Iterator[features_pb2.ModelInputsResponse], sent_failed: list[Exception]
+              ) -> features_pb2.ModelInputsResponse:
+        try:
+            reply = next(replies, None)
+        except grpc.RpcError:
+            if sent_failed:
+                raise sent_failed[0] from None
+            raise
+        if reply is None:
+            raise sent_failed[0] if sent_failed else broken("features", "fewer segments than it was sent")
+        return reply
+
+    def merge(self, count: int, answers: Sequence[emotion_pb2.PredictResponse]) -> list[emotion_pb2.PredictResponse]:
+        """Inference's answers with the segments that failed here put back in their places."""
+        sent = iter(answers)
+        return [self.local[i] if i in self.local else next(sent) for i in range(count)]
+
+
+def _guard(items: Iterator[features_pb2.ModelInputsRequest], failed: list[Exception]
+           ) -> Iterator[features_pb2.ModelInputsRequest]:
+    try:
+        yield from items
+    except Exception as exc:  # noqa: BLE001 - re-raised by ServiceInputs._next
+        failed.append(exc)

@@ -1,0 +1,174 @@
+"""SER_PIPELINE=inprocess and =services give the same posteriors for the same call, and services mode's
+faults are typed (FAILED_PRECONDITION, DEADLINE_EXCEEDED, UNAVAILABLE), never a wrong answer.
+
+One stack in this process: preprocess, features, speaker and inference servers, and two gateways, one per
+mode, both pointed at them. Models: the shipped default (utterance functionals + GE2E, per-speaker
+statistics) and a Speaker CCT on log-mel images trained (randomly initialised) with per-speaker
+normalisation, the contract tests' log-mel model. Both modes run the real GE2E encoder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import grpc
+import numpy as np
+import pytest
+from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, features_pb2, features_pb2_grpc
+
+from services.common.client import channel
+from services.common.server import registrar, start_server
+from services.features.engine import FeatureEngine
+from services.features.server import serve as serve_features
+from services.features.servicer import FeaturesServicer
+from services.gateway.server import serve as serve_gateway
+from services.inference.config import InferenceConfig
+from services.inference.server import serve as serve_inference
+from services.preprocess.server import serve as serve_preprocess
+from services.speaker.server import serve as serve_speaker
+from shared.assets import sample_call_path
+from shared.registry import ModelRegistry
+from shared.registry.bundled import seed_registry
+from tests.contract.test_gateway_service import base_settings
+from tests.contract.tiny_model import publish_speaker_tiny
+from tests.helpers import free_port
+
+MODELS = ("default", "speaker")  # the shipped utterance model; a per-speaker log-mel Speaker CCT
+
+
+@dataclasses.dataclass
+class Stack:
+    addresses: dict[str, str]
+    exits: ExitStack
+
+    def gateway(self, pipeline: str, **addresses: str) -> analysis_pb2_grpc.CallAnalysisStub:
+        settings = dataclasses.replace(base_settings(), addresses={**self.addresses, **addresses}, pipeline=pipeline)
+        gateway = serve_gateway(settings, port=0)
+        self.exits.callback(gateway.stop, 0)
+        ch = channel(f"127.0.0.1:{gateway.port}", settings)
+        self.exits.callback(ch.close)
+        return analysis_pb2_grpc.CallAnalysisStub(ch)
+
+
+def serve_features_with(servicer: FeaturesServicer, exits: ExitStack) -> str:
+    server, port = start_server("features", base_settings(),
+                                registrar(features_pb2_grpc.add_FeaturesServicer_to_server, servicer), port=0,
+                                health_services=["ser.v1.Features"])
+    exits.callback(server.stop, 0)
+    return f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("registry")
+    seed_registry(root)
+    publish_speaker_tiny(root, tmp_path_factory.mktemp("pca"), normalization="per_speaker")
+    settings = base_settings()
+    with ExitStack() as exits:
+        preprocess, preprocess_port = serve_preprocess(settings, port=0)
+        exits.callback(preprocess.stop, 0)
+        features, features_port = serve_features(settings, port=0, engine=FeatureEngine(settings.artifacts_dir,
+                                                                                         workers=2))
+        exits.callback(features.stop, 0)
+        speaker, speaker_port = serve_speaker(settings, port=0)
+        exits.callback(speaker.stop, 0)
+        inference = serve_inference(settings, port=0, config=InferenceConfig(poll_s=0.5), registry=ModelRegistry(root),
+                                    device="cpu")
+        exits.callback(inference.stop, 0)
+        addresses = {**settings.addresses, "preprocess": f"127.0.0.1:{preprocess_port}",
+                     "features": f"127.0.0.1:{features_port}", "speaker": f"127.0.0.1:{speaker_port}",
+                     "inference": f"127.0.0.1:{inference.port}"}
+        yield Stack(addresses, exits)
+
+
+@pytest.fixture(scope="module")
+def gateways(stack) -> dict[str, analysis_pb2_grpc.CallAnalysisStub]:
+    return {mode: stack.gateway(mode) for mode in ("inprocess", "services")}
+
+
+def call(model: str = "default") -> analysis_pb2.AnalyzeCallRequest:
+    audio = common_pb2.AudioPayload(encoded=common_pb2.EncodedAudio(data=sample_call_path().read_bytes()))
+    return analysis_pb2.AnalyzeCallRequest(audio=audio, call_id="modes", options=analysis_pb2.AnalyzeOptions(
+        model=common_pb2.ModelRef(name=model)))
+
+
+def probs(reply: analysis_pb2.AnalyzeCallResponse) -> np.ndarray:
+    return np.array([list(e.emotion.probs) for e in reply.timeline])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_both_pipelines_give_the_same_posteriors(gateways, model):
+    inprocess = gateways["inprocess"].AnalyzeCall(call(model), timeout=300)
+    services = gateways["services"].AnalyzeCall(call(model), timeout=300)
+    segments = [(e.segment.channel, e.segment.start_ms, e.segment.end_ms) for e in inprocess.timeline]
+    assert segments == [(e.segment.channel, e.segment.start_ms, e.segment.end_ms) for e in services.timeline]
+    assert len(segments) >= 6 and {c for c, _, _ in segments} == {0, 1}
+    assert services.model == inprocess.model and services.model.version
+    assert services.feature_config.hash == inprocess.feature_config.hash
+    a, b = probs(inprocess), probs(services)
+    assert np.abs(a - b).max() < 1e-4, f"{model}: posteriors differ by {np.abs(a - b).max():.2e}"
+    # the posteriors are not all alike: a pipeline that dropped the per-channel statistics would not pass
+    assert np.abs(a - a.mean(axis=0)).max() > 1e-3
+
+
+class SkewedFeatures(FeaturesServicer):
+    """A features build whose front end differs from the model's (another window stride): it computes and
+    labels its inputs with its own config, as a version skew between the two services would."""
+
+    def ExtractModelInputs(self, request_iterator, context):
+        def skewed():
+            first = next(iter(request_iterator))
+            config = json.loads(first.config.json)
+            config["stride_s"] = config.get("stride_s", 1.5) / 2
+            yield features_pb2.ModelInputsRequest(config=common_pb2.FeatureConfigRef(json=json.dumps(config)))
+            yield from request_iterator
+
+        return super().ExtractModelInputs(skewed(), context)
+
+
+class HungFeatures(FeaturesServicer):
+    """A features service that never answers (stuck on a device, a deadlock)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.released = threading.Event()
+
+    def ExtractModelInputs(self, request_iterator, context):
+        while context.is_active() and not self.released.wait(0.05):
+            pass
+        return iter(())
+
+
+def test_a_feature_config_hash_mismatch_fails_the_call_with_failed_precondition(stack, gateways):
+    address = serve_features_with(SkewedFeatures(base_settings()), stack.exits)
+    gateway = stack.gateway("services", features=address)
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.AnalyzeCall(call("speaker"), timeout=120)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "feature" in err.value.details()
+
+
+def test_a_features_service_that_times_out_gives_deadline_exceeded(stack):
+    hung = HungFeatures(base_settings())
+    gateway = stack.gateway("services", features=serve_features_with(hung, stack.exits))
+    started = time.perf_counter()
+    try:
+        with pytest.raises(grpc.RpcError) as err:
+            gateway.AnalyzeCall(call("default"), timeout=8)
+    finally:
+        hung.released.set()
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.perf_counter() - started < 10
+
+
+def test_a_dead_features_service_gives_unavailable(stack):
+    gateway = stack.gateway("services", features=f"127.0.0.1:{free_port()}")  # nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(grpc.RpcError) as err:
+        gateway.AnalyzeCall(call("default"), timeout=60)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert time.perf_counter() - started < 30, "a dead service is reported, not waited for"
