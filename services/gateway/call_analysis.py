@@ -42,6 +42,8 @@ T = TypeVar("T")
 RATE = 16000
 DEFAULT_MIN_SILENCE_MS = 2000
 MAX_CHUNK_BYTES = 4 << 20
+STREAM_ATTEMPTS = 3  # a call's segment stream, replayed on UNAVAILABLE
+STREAM_BACKOFF_S = 0.2
 
 
 def analytics_options(options: analysis_pb2.AnalyzeOptions) -> AnalyticsOptions:
@@ -187,7 +189,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             segments, summary = self._segments(decoder, pcm, options, call_id, context)
             pcm.finish()
             ensure_active(context)
-            answers = self._predict_grouped(segments, pcm, model, call_timeout(context, decoder), context)
+            answers = self._predict_replayed(segments, pcm, model, lambda: call_timeout(context, decoder), context)
         entries = []
         for segment, answer in zip(segments, answers, strict=True):
             if answer.HasField("error"):
@@ -213,6 +215,23 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             else:
                 segments.append(reply.segment)
         return sorted(segments, key=lambda s: (s.start_ms, s.channel)), summary
+
+    def _predict_replayed(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
+                          timeout: Callable[[], float], context: grpc.ServicerContext
+                          ) -> list[emotion_pb2.PredictResponse]:
+        """``_predict_grouped``, replayed whole when it fails UNAVAILABLE (a replica of inference, features or
+        speaker died): PredictGrouped answers nothing before its requests end and this call returns nothing
+        before every answer is in, so a replay, read again from the spool, repeats no answer and loses none."""
+        for attempt in range(1, STREAM_ATTEMPTS + 1):
+            try:
+                return self._predict_grouped(segments, pcm, model, timeout(), context)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == STREAM_ATTEMPTS or not context.is_active():
+                    raise
+                log.warning("segment stream failed UNAVAILABLE (%s); replaying it (attempt %d of %d)", exc.details(),
+                            attempt + 1, STREAM_ATTEMPTS)
+                time.sleep(STREAM_BACKOFF_S * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def _predict_grouped(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
                          timeout: float, context: grpc.ServicerContext) -> list[emotion_pb2.PredictResponse]:
