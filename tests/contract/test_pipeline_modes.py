@@ -18,13 +18,23 @@ from contextlib import ExitStack
 import grpc
 import numpy as np
 import pytest
-from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, features_pb2, features_pb2_grpc
+from ser.v1 import (
+    analysis_pb2,
+    analysis_pb2_grpc,
+    common_pb2,
+    emotion_pb2,
+    emotion_pb2_grpc,
+    features_pb2,
+    features_pb2_grpc,
+)
 
 from services.common.client import channel
+from services.common.convert import ndarray_to_tensor
 from services.common.server import registrar, start_server
 from services.features.engine import FeatureEngine
 from services.features.server import serve as serve_features
 from services.features.servicer import FeaturesServicer
+from services.gateway.convert import segment_audio
 from services.gateway.server import serve as serve_gateway
 from services.inference.config import InferenceConfig
 from services.inference.server import serve as serve_inference
@@ -110,6 +120,7 @@ def test_both_pipelines_give_the_same_posteriors(gateways, model):
     assert services.model == inprocess.model and services.model.version
     assert services.feature_config.hash == inprocess.feature_config.hash
     a, b = probs(inprocess), probs(services)
+    print(f"{model}: {len(segments)} segments, largest posterior difference {np.abs(a - b).max():.2e}")
     assert np.abs(a - b).max() < 1e-4, f"{model}: posteriors differ by {np.abs(a - b).max():.2e}"
     # the posteriors are not all alike: a pipeline that dropped the per-channel statistics would not pass
     assert np.abs(a - a.mean(axis=0)).max() > 1e-3
@@ -172,3 +183,64 @@ def test_a_dead_features_service_gives_unavailable(stack):
         gateway.AnalyzeCall(call("default"), timeout=60)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert time.perf_counter() - started < 30, "a dead service is reported, not waited for"
+
+
+def clip_audio(seconds: float = 1.5, f0: float = 150.0) -> common_pb2.AudioPayload:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return segment_audio((0.2 * np.sin(2 * np.pi * f0 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))), 16000)
+
+
+def features_stream(stack: Stack, *messages: features_pb2.ModelInputsRequest) -> list:
+    with channel(stack.addresses["features"], base_settings(), service="features") as ch:
+        return list(features_pb2_grpc.FeaturesStub(ch).ExtractModelInputs(iter(messages), timeout=60))
+
+
+def test_features_refuses_a_stream_without_a_valid_config_and_fails_bad_clips_alone(stack):
+    with channel(stack.addresses["inference"], base_settings(), service="inference") as ch:
+        info = emotion_pb2_grpc.EmotionStub(ch).GetModel(emotion_pb2.GetModelRequest(
+            model=common_pb2.ModelRef(name="speaker")), timeout=30)
+    config = features_pb2.ModelInputsRequest(config=info.feature_config)
+    good = features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(audio=clip_audio(), id="good"))
+    cut = features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(
+        audio=clip_audio(), id="cut", segments=[common_pb2.Segment(start_ms=0, end_ms=500)]))
+    replies = features_stream(stack, config, good, cut, good)
+    assert [r.id for r in replies] == ["good", "cut", "good"]
+    assert [r.HasField("error") for r in replies] == [False, True, False]
+    assert all(r.config.hash == info.feature_config.hash for r in replies)
+    windows = tuple(replies[0].inputs.shape)
+    assert len(windows) == 3 and windows[0] == 2  # 1.5 s in 1 s windows every 0.5 s: (windows, n_mels, frames)
+    for messages, code in (((good,), grpc.StatusCode.INVALID_ARGUMENT),
+                           ((features_pb2.ModelInputsRequest(config=common_pb2.FeatureConfigRef(
+                               json=info.feature_config.json, hash="0" * 16)), good),
+                            grpc.StatusCode.FAILED_PRECONDITION),
+                           ((config, good, config), grpc.StatusCode.INVALID_ARGUMENT)):
+        with pytest.raises(grpc.RpcError) as err:
+            features_stream(stack, *messages)
+        assert err.value.code() == code
+
+
+def test_inference_refuses_raw_inputs_without_the_models_hash(stack):
+    with channel(stack.addresses["inference"], base_settings(), service="inference") as ch:
+        stub = emotion_pb2_grpc.EmotionStub(ch)
+        info = stub.GetModel(emotion_pb2.GetModelRequest(model=common_pb2.ModelRef(name="speaker")), timeout=30)
+        [reply] = features_stream(stack, features_pb2.ModelInputsRequest(config=info.feature_config),
+                                  features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(audio=clip_audio())))
+        embedding = np.ones(256, np.float32) / 16.0
+        def request(hash_: str, inputs: common_pb2.Tensor = reply.inputs) -> emotion_pb2.PredictRequest:
+            return emotion_pb2.PredictRequest(model=info.ref, raw_inputs=inputs, speaker_group="channel0",
+                                              feature_config=common_pb2.FeatureConfigRef(hash=hash_),
+                                              speaker_embedding=ndarray_to_tensor(embedding))
+
+        ok = stub.Predict(request(info.feature_config.hash), timeout=30)
+        assert len(ok.posteriors.probs) == 4
+        for bad in ("", "0" * 16):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Predict(request(bad), timeout=30)
+            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(grpc.RpcError) as err:  # one item for another config fails the whole grouped call
+            list(stub.PredictGrouped(iter([request(info.feature_config.hash), request("0" * 16)]), timeout=30))
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        wrong = ndarray_to_tensor(np.zeros((2, 7, 9), np.float32))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request(info.feature_config.hash, wrong), timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "raw_inputs of shape" in err.value.details()
