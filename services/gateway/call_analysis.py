@@ -6,9 +6,13 @@ call of any length up to SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB costs bounded 
 message carries a whole decoded call: the source-rate PCM blocks stream to preprocess StreamPrepare
 for the VAD segments, then each segment, read back from the spool, streams into one inference
 PredictGrouped. AnalyzeStream (live) keeps one StreamPrepare and one StreamPredict open per call.
-Every segment goes as source-rate float32 PCM with ``speaker_group`` = its channel, so the inference
-service builds the inputs with the model's own front end and normalises per channel exactly when
-the model card says so (AnalyzeOptions.speaker_normalize is ignored).
+With SER_PIPELINE=inprocess every segment goes as source-rate float32 PCM with ``speaker_group`` = its
+channel, so the inference service builds the inputs with the model's own front end; with
+SER_PIPELINE=services (AnalyzeCall and AnalyzeUpload) the features and speaker services compute them
+(``services.gateway.service_inputs``). Either way inference normalises per channel exactly when the
+model card says so (AnalyzeOptions.speaker_normalize is ignored), and the model version resolved at
+the start is pinned for the whole call. A segment stream that fails UNAVAILABLE (a replica died) is
+replayed whole from the spool, since nothing of it has been answered yet.
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -30,6 +33,7 @@ from services.gateway.convert import call_to_proto, entry_to_proto, segment_audi
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
 from services.gateway.service_inputs import ServiceInputs
 from services.gateway.stream_audio import StreamAudio
+from services.gateway.streams import drain, guarded
 from shared.analytics.call import AnalyticsOptions, summarize
 from shared.analytics.timeline import ClassifiedSegment, TimelineEntry, classify
 from shared.analytics.turning_points import TurnRule
@@ -38,7 +42,6 @@ from shared.errors import InvalidInput
 from shared.settings import Settings
 
 log = logging.getLogger("ser.gateway")
-T = TypeVar("T")
 RATE = 16000
 DEFAULT_MIN_SILENCE_MS = 2000
 MAX_CHUNK_BYTES = 4 << 20
@@ -78,31 +81,6 @@ def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictRespons
 def call_timeout(context: grpc.ServicerContext, decoder: CallDecoder) -> float:
     """A downstream call's time: the caller's deadline, else at least as long as the call lasts."""
     return downstream_timeout(context, max(DEFAULT_TIMEOUT_S, decoder.header_seconds))
-
-
-def guarded(items: Iterator[T], failed: list[Exception], cancel: Sequence[Callable[[], object]] = ()) -> Iterator[T]:
-    """A request iterator for a downstream stream: an exception ends the stream and is kept in ``failed``
-    (gRPC would swallow it and report a bare CANCELLED); ``cancel`` (the stream's own cancel, once it
-    exists) then stops the downstream work, which would otherwise answer the part it got."""
-    try:
-        yield from items
-    except Exception as exc:  # noqa: BLE001 - re-raised by drain
-        failed.append(exc)
-        for stop in cancel:
-            stop()
-
-
-def drain(replies: Iterable[T], failed: list[Exception]) -> list[T]:
-    """Every reply of a downstream stream; the request side's own error wins over the status it caused."""
-    try:
-        out = list(replies)
-    except grpc.RpcError:
-        if failed:
-            raise failed[0] from None
-        raise
-    if failed:
-        raise failed[0]
-    return out
 
 
 def prepare_stream(decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,

@@ -23,6 +23,7 @@ from services.common.deadlines import RequestExpired
 from services.gateway.call_audio import PcmFile
 from services.gateway.convert import segment_audio, segment_request
 from services.gateway.downstream import Downstream
+from services.gateway.streams import guarded
 
 CHUNK = 64  # segments per speaker EmbedBatch (the features service computes the same chunks)
 
@@ -65,8 +66,8 @@ class ServiceInputs:
         config = common_pb2.FeatureConfigRef(json=self.model.feature_config.json, hash=self.model.feature_config.hash)
         sent_failed: list[Exception] = []
         assert self.downstream.features is not None
-        replies = self.downstream.features.ExtractModelInputs(_guard(_feature_requests(segments, pcm, config),
-                                                                     sent_failed), timeout=self.timeout)
+        replies = self.downstream.features.ExtractModelInputs(
+            guarded(_feature_requests(segments, pcm, config), sent_failed), timeout=self.timeout)
         self.context.add_callback(replies.cancel)
         with ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:
             try:
@@ -108,11 +109,3 @@ class ServiceInputs:
         """Inference's answers with the segments that failed here put back in their places."""
         sent = iter(answers)
         return [self.local[i] if i in self.local else next(sent) for i in range(count)]
-
-
-def _guard(items: Iterator[features_pb2.ModelInputsRequest], failed: list[Exception]
-           ) -> Iterator[features_pb2.ModelInputsRequest]:
-    try:
-        yield from items
-    except Exception as exc:  # noqa: BLE001 - re-raised by ServiceInputs._next
-        failed.append(exc)
