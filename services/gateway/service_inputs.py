@@ -107,5 +107,7 @@ class ServiceInputs:
 
     def merge(self, count: int, answers: Sequence[emotion_pb2.PredictResponse]) -> list[emotion_pb2.PredictResponse]:
         """Inference's answers with the segments that failed here put back in their places."""
+        if len(answers) != count - len(self.local):
+            raise broken("inference", f"{len(answers)} segments of the {count - len(self.local)} it was sent")
         sent = iter(answers)
         return [self.local[i] if i in self.local else next(sent) for i in range(count)]
