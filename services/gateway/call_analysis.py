@@ -8,8 +8,8 @@ for the VAD segments, then each segment, read back from the spool, streams into 
 PredictGrouped. AnalyzeStream (live) keeps one StreamPrepare and one StreamPredict open per call.
 With SER_PIPELINE=inprocess every segment goes as source-rate float32 PCM with ``speaker_group`` = its
 channel, so the inference service builds the inputs with the model's own front end; with
-SER_PIPELINE=services (AnalyzeCall and AnalyzeUpload) the features and speaker services compute them
-(``services.gateway.service_inputs``). Either way inference normalises per channel exactly when the
+SER_PIPELINE=services the features and speaker services compute them (``services.gateway.service_inputs``:
+per call for AnalyzeCall and AnalyzeUpload, per segment as it closes for AnalyzeStream). Either way inference normalises per channel exactly when the
 model card says so (AnalyzeOptions.speaker_normalize is ignored), and the model version resolved at
 the start is pinned for the whole call. A segment stream that fails UNAVAILABLE (a replica died) is
 replayed whole from the spool, since nothing of it has been answered yet.
@@ -31,7 +31,7 @@ from services.common.deadlines import checked, ensure_active
 from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
 from services.gateway.convert import call_to_proto, entry_to_proto, segment_audio, segment_request
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
-from services.gateway.service_inputs import ServiceInputs
+from services.gateway.service_inputs import ServiceInputs, spool_cut
 from services.gateway.stream_audio import StreamAudio
 from services.gateway.streams import drain, guarded
 from shared.analytics.call import AnalyticsOptions, summarize
@@ -225,8 +225,8 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             return drain(replies, failed)
         inputs = ServiceInputs(self.downstream, model, timeout, context)
         cancel: list[Callable[[], object]] = []
-        replies = self.downstream.inference.PredictGrouped(guarded(inputs.requests(segments, pcm), failed, cancel),
-                                                           timeout=timeout)
+        replies = self.downstream.inference.PredictGrouped(
+            guarded(inputs.requests(segments, spool_cut(pcm), pcm.sample_rate), failed, cancel), timeout=timeout)
         cancel.append(replies.cancel)
         context.add_callback(replies.cancel)
         return inputs.merge(len(segments), drain(replies, failed))
@@ -271,6 +271,8 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
         timeout = downstream_timeout(context)
         segments = self.downstream.preprocess.StreamPrepare(prepare_requests(), timeout=timeout)
         answers = self.downstream.inference.StreamPredict(iter(predictions.get, None), timeout=timeout)
+        services = (ServiceInputs(self.downstream, model, timeout, context) if self.settings.pipeline == "services"
+                    else None)
         entries: list[TimelineEntry] = []
         duration_s = 0.0
         roles: list[str] = []
@@ -281,8 +283,18 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                     continue
                 segment = message.segment
                 closed_at = audio.arrival_of(message.received_ms)
-                predictions.put(predict_request(audio.cut(segment.channel, segment.start_ms, segment.end_ms),
-                                                spec.sample_rate, segment, model.ref))
+                samples = audio.cut(segment.channel, segment.start_ms, segment.end_ms)
+                if services is None:
+                    request: emotion_pb2.PredictRequest | None = predict_request(samples, spec.sample_rate, segment,
+                                                                                 model.ref)
+                else:
+                    request = services.one(segment, samples, spec.sample_rate)
+                if request is None:
+                    assert services is not None
+                    log.warning("segment %s skipped: %s", services.local[0].request_id,
+                                services.local[0].error.message)
+                    continue
+                predictions.put(request)
                 answer = next(answers)
                 if answer.HasField("error"):
                     log.warning("segment %s skipped: %s", answer.request_id, answer.error.message)

@@ -13,10 +13,11 @@ time fails the call with its status (UNAVAILABLE, DEADLINE_EXCEEDED), never a pa
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import grpc
+import numpy as np
 from ser.v1 import common_pb2, emotion_pb2, features_pb2, speaker_pb2
 
 from services.common.deadlines import RequestExpired
@@ -33,13 +34,18 @@ def broken(service: str, what: str) -> RequestExpired:
     return RequestExpired(grpc.StatusCode.UNAVAILABLE, f"the {service} service answered {what}")
 
 
-def _feature_requests(segments: Sequence[common_pb2.Segment], pcm: PcmFile, config: common_pb2.FeatureConfigRef
-                      ) -> Iterator[features_pb2.ModelInputsRequest]:
+Cut = Callable[[common_pb2.Segment], np.ndarray]  # a segment's mono source-rate samples
+
+
+def spool_cut(pcm: PcmFile) -> Cut:
+    return lambda segment: pcm.cut(segment.channel, segment.start_ms, segment.end_ms)
+
+
+def _feature_requests(segments: Sequence[common_pb2.Segment], cut: Cut, rate: int,
+                      config: common_pb2.FeatureConfigRef) -> Iterator[features_pb2.ModelInputsRequest]:
     yield features_pb2.ModelInputsRequest(config=config)
     for segment in segments:
-        samples = pcm.cut(segment.channel, segment.start_ms, segment.end_ms)
-        yield features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(audio=segment_audio(samples,
-                                                                                                  pcm.sample_rate)))
+        yield features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(audio=segment_audio(cut(segment), rate)))
 
 
 class ServiceInputs:
@@ -52,28 +58,28 @@ class ServiceInputs:
         self.downstream, self.model, self.timeout, self.context = downstream, model, timeout, context
         self.local: dict[int, emotion_pb2.PredictResponse] = {}  # segment index -> its answer, when it failed here
 
-    def _embed(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile) -> list[speaker_pb2.Embedding]:
-        items = [speaker_pb2.EmbedRequest(audio=segment_audio(pcm.cut(s.channel, s.start_ms, s.end_ms),
-                                                              pcm.sample_rate)) for s in segments]
+    def _embed(self, segments: Sequence[common_pb2.Segment], cut: Cut, rate: int) -> list[speaker_pb2.Embedding]:
+        items = [speaker_pb2.EmbedRequest(audio=segment_audio(cut(s), rate)) for s in segments]
         assert self.downstream.speaker is not None
         reply = self.downstream.speaker.EmbedBatch(speaker_pb2.EmbedBatchRequest(items=items), timeout=self.timeout)
         if len(reply.items) != len(items) or any(len(r.embeddings) != 1 for r in reply.items):
             raise broken("speaker", "another number of embeddings than asked for")
         return [r.embeddings[0] for r in reply.items]
 
-    def requests(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile) -> Iterator[emotion_pb2.PredictRequest]:
+    def requests(self, segments: Sequence[common_pb2.Segment], cut: Cut, rate: int
+                 ) -> Iterator[emotion_pb2.PredictRequest]:
         """One request per segment that the services computed, in order; the others land in ``local``."""
         config = common_pb2.FeatureConfigRef(json=self.model.feature_config.json, hash=self.model.feature_config.hash)
         sent_failed: list[Exception] = []
         assert self.downstream.features is not None
         replies = self.downstream.features.ExtractModelInputs(
-            guarded(_feature_requests(segments, pcm, config), sent_failed), timeout=self.timeout)
+            guarded(_feature_requests(segments, cut, rate, config), sent_failed), timeout=self.timeout)
         self.context.add_callback(replies.cancel)
         with ThreadPoolExecutor(1, thread_name_prefix="embed") as pool:
             try:
                 for start in range(0, len(segments), CHUNK):
                     part = segments[start : start + CHUNK]
-                    embedded: Future | None = pool.submit(self._embed, part, pcm) if self.model.speaker_aware else None
+                    embedded: Future | None = pool.submit(self._embed, part, cut, rate) if self.model.speaker_aware else None
                     inputs = [self._next(replies, sent_failed) for _ in part]
                     embeddings = embedded.result() if embedded is not None else [None] * len(part)
                     for k, (segment, inp, embedding) in enumerate(zip(part, inputs, embeddings, strict=True)):
@@ -104,6 +110,12 @@ class ServiceInputs:
         if reply is None:
             raise sent_failed[0] if sent_failed else broken("features", "fewer segments than it was sent")
         return reply
+
+    def one(self, segment: common_pb2.Segment, samples: np.ndarray, rate: int) -> emotion_pb2.PredictRequest | None:
+        """A live segment's request (one features stream and one EmbedBatch of one), or None when the services
+        could not compute it (its error is then ``local[0]``)."""
+        self.local.clear()
+        return next(self.requests([segment], lambda _: samples, rate), None)
 
     def merge(self, count: int, answers: Sequence[emotion_pb2.PredictResponse]) -> list[emotion_pb2.PredictResponse]:
         """Inference's answers with the segments that failed here put back in their places."""

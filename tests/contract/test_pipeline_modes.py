@@ -18,6 +18,7 @@ from contextlib import ExitStack
 import grpc
 import numpy as np
 import pytest
+import soundfile as sf
 from ser.v1 import (
     analysis_pb2,
     analysis_pb2_grpc,
@@ -124,6 +125,26 @@ def test_both_pipelines_give_the_same_posteriors(gateways, model):
     assert np.abs(a - b).max() < 1e-4, f"{model}: posteriors differ by {np.abs(a - b).max():.2e}"
     # the posteriors are not all alike: a pipeline that dropped the per-channel statistics would not pass
     assert np.abs(a - a.mean(axis=0)).max() > 1e-3
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_both_pipelines_give_the_same_posteriors_on_a_live_stream(gateways, model):
+    """AnalyzeStream: per-channel running statistics, one features stream and one EmbedBatch per segment."""
+    data, rate = sf.read(sample_call_path(), dtype="int16", always_2d=True)
+    fmt = common_pb2.PcmFormat(sample_rate_hz=rate, channels=2, encoding=common_pb2.PCM_ENCODING_S16LE)
+    messages = [analysis_pb2.AnalyzeStreamRequest(config=analysis_pb2.AnalyzeStreamConfig(
+        format=fmt, options=analysis_pb2.AnalyzeOptions(model=common_pb2.ModelRef(name=model))))]
+    messages += [analysis_pb2.AnalyzeStreamRequest(chunk=data[k : k + rate // 10].tobytes())
+                 for k in range(0, len(data), rate // 10)]
+    entries = {}
+    for mode, stub in gateways.items():
+        replies = list(stub.AnalyzeStream(iter(messages), timeout=300))
+        entries[mode] = [r.entry for r in replies if r.HasField("entry")]
+    inprocess, services = entries["inprocess"], entries["services"]
+    assert [e.segment for e in services] == [e.segment for e in inprocess] and len(inprocess) >= 6
+    a = np.array([list(e.emotion.probs) for e in inprocess])
+    b = np.array([list(e.emotion.probs) for e in services])
+    assert np.abs(a - b).max() < 1e-4, f"{model}: posteriors differ by {np.abs(a - b).max():.2e}"
 
 
 class SkewedFeatures(FeaturesServicer):
