@@ -18,6 +18,7 @@ SERVICE_PORTS: dict[str, int] = {
     "inference": 50054,
 }
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
+PIPELINES = ("inprocess", "services")
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -83,6 +84,11 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     webhook_attempts: int = 8
     webhook_backoff_s: float = 2.0
+    pipeline: str = "inprocess"
+
+    def __post_init__(self) -> None:
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"SER_PIPELINE must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
 
     def address(self, service: str) -> str:
         try:
@@ -130,6 +136,7 @@ class Settings:
             webhook_allow=tuple(h.strip().lower() for h in env.get("SER_WEBHOOK_ALLOW", "").split(",") if h.strip()),
             webhook_attempts=max(1, _int(env, "SER_WEBHOOK_ATTEMPTS", 8)),
             webhook_backoff_s=max(0.0, _float(env, "SER_WEBHOOK_BACKOFF_S", 2.0)),
+            pipeline=env.get("SER_PIPELINE", "").strip().lower() or "inprocess",
         )
 
     def token_for(self, service: str) -> str:
@@ -158,7 +165,8 @@ class Settings:
 
 
 ENV_DOCS: dict[str, str] = {
-    "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, inference 50054)",
+    "SER_<NAME>_ADDR": "host:port of a service (gateway 50050, preprocess 50051, features 50052, speaker 50053, "
+                       "inference 50054)",
     "SER_MAX_MESSAGE_MB": "largest gRPC message a server accepts or sends, MiB (default 64)",
     "SER_MAX_INFLIGHT_MB": "bytes of large (1 MiB+) requests a server works on at once; more wait for room, up to "
                            "their deadline, then RESOURCE_EXHAUSTED overloaded, MiB (default 2 x SER_MAX_MESSAGE_MB)",
@@ -193,6 +201,9 @@ ENV_DOCS: dict[str, str] = {
     "SER_WEBHOOK_ALLOW": "comma-separated hosts (host or host:port) a job's callback_url may name; empty = none",
     "SER_WEBHOOK_ATTEMPTS": "delivery attempts of one webhook before it is given up (default 8)",
     "SER_WEBHOOK_BACKOFF_S": "first retry delay of a failed webhook, doubled per attempt (default 2 s)",
+    "SER_PIPELINE": "where a call's model inputs are computed: inprocess (inference computes them from the "
+                    "segments' audio; default) or services (the gateway gets them from features and speaker, "
+                    "inference only normalises and runs the model)",
     "SER_ROLE": "container role for deploy/entrypoint.sh: service or worker (default service)",
     "SER_SERVICE": "which service a service container runs (gateway, preprocess, features, speaker, inference, http)",
     "SER_QUEUES": "comma-separated Celery queues a worker container consumes (default default)",

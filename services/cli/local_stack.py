@@ -1,4 +1,5 @@
-"""Preprocess, inference and gateway in this process on ephemeral ports: ``ser analyze --local`` and tests.
+"""Preprocess, inference and gateway (and, with SER_PIPELINE=services, features and speaker) in this process on
+ephemeral ports: ``ser analyze --local``, benchmarks and tests.
 
 The same servers as ``ser up``, so a local analysis runs exactly the code path of a deployed one;
 only the process boundaries are missing.
@@ -38,6 +39,17 @@ def local_stack(settings: Settings, *, registry_root: Path | None = None, device
         stack.callback(inference.stop, 0)
         addresses = {**settings.addresses, "preprocess": f"127.0.0.1:{preprocess_port}",
                      "inference": f"127.0.0.1:{inference.port}"}
+        if settings.pipeline == "services":  # the gateway gets model inputs from features and speaker
+            from services.features.engine import FeatureEngine
+            from services.features.server import serve as serve_features
+            from services.speaker.server import serve as serve_speaker
+
+            features, features_port = serve_features(settings, port=0, engine=FeatureEngine(
+                settings.artifacts_dir, device=device, workers=config.feature_threads))
+            stack.callback(features.stop, 0)
+            speaker, speaker_port = serve_speaker(settings, port=0)
+            stack.callback(speaker.stop, 0)
+            addresses |= {"features": f"127.0.0.1:{features_port}", "speaker": f"127.0.0.1:{speaker_port}"}
         gateway = serve_gateway(dataclasses.replace(settings, addresses=addresses), port=0)
         stack.callback(gateway.stop, 0)
         yield dataclasses.replace(settings, addresses={**addresses, "gateway": f"127.0.0.1:{gateway.port}"})

@@ -3,10 +3,20 @@
 ``channel`` is the one place a client channel is built, so every client (the CLI, the workers' gateway
 client, the gateway's downstream calls) authenticates the same way: to the gateway with
 SER_GATEWAY_TOKEN, to preprocess, features, speaker and inference with SER_SERVICE_TOKEN.
+
+Replicas: an address may name several servers, and every channel balances calls over them with gRPC's
+``round_robin``: ``dns:///inference:50054`` (every address the name resolves to: a headless Service in
+Kubernetes, re-resolved when a connection drops) or a comma list ``10.0.0.5:50054,10.0.0.6:50054``
+(sent as an ``ipv4:`` target; host names in the list are resolved once, when the channel is built).
+A call that fails UNAVAILABLE (its replica died or is unreachable) is retried by gRPC on the next
+replica, with backoff, for the idempotent unary methods in ``IDEMPOTENT_METHODS`` only; streams are not
+retried by the channel (see the gateway for the one it replays).
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import time
 
 import grpc
@@ -42,7 +52,27 @@ def service_config() -> str:
         for service, methods in IDEMPOTENT_METHODS.items()
         for method in methods
     ]
-    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": RETRY_POLICY}]})
+    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}],
+                       "methodConfig": [{"name": names, "retryPolicy": RETRY_POLICY}]})
+
+
+def _ipv4(address: str) -> str:
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"replica address {address!r} is not host:port")
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        host = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+    return f"{host}:{port}"
+
+
+def client_target(address: str) -> str:
+    """The gRPC target for a service address: a comma list of replicas as an ``ipv4:`` target; anything
+    else (``host:port``, ``dns:///name:port``) as given."""
+    if "," not in address:
+        return address
+    return "ipv4:" + ",".join(_ipv4(a) for a in address.split(",") if a.strip())
 
 
 def channel_options(settings: Settings) -> list[tuple[str, object]]:
@@ -58,14 +88,15 @@ def channel_options(settings: Settings) -> list[tuple[str, object]]:
 
 
 def channel(address: str, settings: Settings, *, service: str = "gateway", token: str | None = None) -> grpc.Channel:
-    """A channel to the ``service`` at ``host:port``: TLS (mTLS with a client certificate) when SER_TLS_* are
+    """A channel to the ``service`` at ``address`` (``host:port``, or several replicas: see above): TLS (mTLS with a client certificate) when SER_TLS_* are
     set, plaintext otherwise. Every call carries ``authorization: Bearer <token>`` with the token that
     service requires (``settings.token_for``: SER_GATEWAY_TOKEN for the gateway, SER_SERVICE_TOKEN for
     the others), or ``token`` when given; nothing when it is empty."""
     credentials = channel_credentials(settings)
     options = channel_options(settings)
-    ch = (grpc.insecure_channel(address, options=options) if credentials is None
-          else grpc.secure_channel(address, credentials, options=options))
+    target = client_target(address)
+    ch = (grpc.insecure_channel(target, options=options) if credentials is None
+          else grpc.secure_channel(target, credentials, options=options))
     return with_token(ch, settings.token_for(service) if token is None else token)
 
 

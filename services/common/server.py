@@ -33,6 +33,10 @@ _KEEPALIVE_SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
+    # clients reconnect every 5 minutes (calls in flight finish first), so a client of `dns:///` names
+    # re-resolves them and a replica added by the autoscaler gets its share of calls
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 5 * 3600 * 1000),
 )
 
 

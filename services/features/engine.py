@@ -20,6 +20,7 @@ from shared.features.bovw import kaze_descriptors
 from shared.features.config import LogMelConfig
 from shared.features.egemaps import FunctionalsExtractor
 from shared.features.image import ImageConfig, images_from_batch, to_image_uint8
+from shared.features.inputs import InputBuilder, ModelInputConfig
 from shared.features.logmel import LogMelFrontEnd
 from shared.features.windowing import WindowPolicy, window_many
 
@@ -33,14 +34,16 @@ def samples_for_frames(config: LogMelConfig, frames: int) -> int:
 
 
 class FeatureEngine:
-    def __init__(self, artifacts_dir: Path | str, device: str | torch.device | None = None) -> None:
+    def __init__(self, artifacts_dir: Path | str, device: str | torch.device | None = None, workers: int = 1) -> None:
         self.device = device
+        self.workers = workers  # threads computing utterance functionals per call (SER_FEATURE_THREADS)
         self.artifacts_dir = Path(artifacts_dir)
         self.vocabularies = ArtifactStore(artifacts_dir, VOCABULARIES)
         self._lock = threading.Lock()
         self._frontends: dict[str, LogMelFrontEnd] = {}
         self._loaded: dict[Path, VocabularyArtifact] = {}
         self._smile: dict[str, tuple[FunctionalsExtractor, threading.Lock]] = {}
+        self._builders: dict[str, InputBuilder] = {}
 
     def frontend(self, config: LogMelConfig) -> LogMelFrontEnd:
         key = config.hash()
@@ -48,6 +51,14 @@ class FeatureEngine:
             if key not in self._frontends:
                 self._frontends[key] = LogMelFrontEnd(config, device=self.device)
             return self._frontends[key]
+
+    def builder(self, config: ModelInputConfig) -> InputBuilder:
+        """The model input front end for ``config`` (one per config hash), as the inference service builds it."""
+        key = config.hash()
+        with self._lock:
+            if key not in self._builders:
+                self._builders[key] = InputBuilder(config, device=self.device, workers=self.workers)
+            return self._builders[key]
 
     def logmels(self, clips: Sequence[np.ndarray], config: LogMelConfig, window_frames: int = 0) -> list[np.ndarray]:
         """(n_features, frames) per clip, all clips in batched STFTs; with ``window_frames``,

@@ -9,6 +9,7 @@ from services.common.runtime import configure_torch
 from services.common.server import registrar, serve_forever, start_server
 from services.features.engine import FeatureEngine
 from services.features.servicer import FeaturesServicer
+from services.inference.config import InferenceConfig
 from shared.settings import Settings
 
 NAME = "features"
@@ -26,7 +27,8 @@ def main(port: int | None = None) -> None:
     """Run in the foreground until SIGTERM/SIGINT."""
     settings = Settings.from_env()
     configure_logging(settings)
-    engine = FeatureEngine(settings.artifacts_dir, device=configure_torch(settings))
+    engine = FeatureEngine(settings.artifacts_dir, device=configure_torch(settings),
+                           workers=InferenceConfig.from_env().feature_threads)  # the same SER_FEATURE_THREADS
     serve_forever(NAME, settings, registrar(features_pb2_grpc.add_FeaturesServicer_to_server,
                                             FeaturesServicer(settings, engine=engine)),
                   port=port, health_services=[SERVICE_NAME])

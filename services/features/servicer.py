@@ -7,7 +7,7 @@ INVALID_ARGUMENT, a config that differs from the vocabulary's FAILED_PRECONDITIO
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -16,8 +16,9 @@ from ser.v1 import common_pb2, features_pb2, features_pb2_grpc
 
 from services.common.clips import Clip, clips_of, decode_request_audio, error_detail
 from services.common.convert import ndarray_to_tensor
-from services.common.deadlines import ensure_active
+from services.common.deadlines import checked, ensure_active
 from services.features.engine import FeatureEngine
+from services.features.model_inputs import answer_chunk, chunks, model_input_config
 from services.features.requests import (
     DEFAULT_VOCABULARY,
     KIND_KEYS,
@@ -197,3 +198,17 @@ class FeaturesServicer(features_pb2_grpc.FeaturesServicer):
                 good += 1
         return response
 
+    def ExtractModelInputs(self, request_iterator: Iterable[features_pb2.ModelInputsRequest],
+                           context: grpc.ServicerContext) -> Iterator[features_pb2.ModelInputsResponse]:
+        requests = checked(request_iterator, context, what="model inputs stream")
+        first = next(requests, None)
+        if first is None:
+            return
+        if first.WhichOneof("kind") != "config":
+            raise InvalidInput("the first ExtractModelInputs message must carry `config` (the model's feature config)")
+        config = model_input_config(first.config)
+        builder = self.engine.builder(config)
+        ref = common_pb2.FeatureConfigRef(hash=config.hash())
+        for part in chunks(requests):
+            ensure_active(context)
+            yield from answer_chunk(part, builder, self.limits, self.settings.min_audio_ms, ref)

@@ -6,9 +6,13 @@ call of any length up to SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB costs bounded 
 message carries a whole decoded call: the source-rate PCM blocks stream to preprocess StreamPrepare
 for the VAD segments, then each segment, read back from the spool, streams into one inference
 PredictGrouped. AnalyzeStream (live) keeps one StreamPrepare and one StreamPredict open per call.
-Every segment goes as source-rate float32 PCM with ``speaker_group`` = its channel, so the inference
-service builds the inputs with the model's own front end and normalises per channel exactly when
-the model card says so (AnalyzeOptions.speaker_normalize is ignored).
+With SER_PIPELINE=inprocess every segment goes as source-rate float32 PCM with ``speaker_group`` = its
+channel, so the inference service builds the inputs with the model's own front end; with
+SER_PIPELINE=services the features and speaker services compute them (``services.gateway.service_inputs``:
+per call for AnalyzeCall and AnalyzeUpload, per segment as it closes for AnalyzeStream). Either way inference normalises per channel exactly when the
+model card says so (AnalyzeOptions.speaker_normalize is ignored), and the model version resolved at
+the start is pinned for the whole call. A segment stream that fails UNAVAILABLE (a replica died) is
+replayed whole from the spool, since nothing of it has been answered yet.
 """
 from __future__ import annotations
 
@@ -16,24 +20,20 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import grpc
 import numpy as np
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, emotion_pb2, preprocess_pb2
 
-from services.common.convert import (
-    audio_payload_to_source,
-    pcm_format_to_spec,
-    source_to_audio_payload,
-    spec_to_pcm_format,
-)
+from services.common.convert import audio_payload_to_source, pcm_format_to_spec, spec_to_pcm_format
 from services.common.deadlines import checked, ensure_active
 from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
-from services.gateway.convert import call_to_proto, entry_to_proto
+from services.gateway.convert import call_to_proto, entry_to_proto, segment_audio, segment_request
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
+from services.gateway.service_inputs import ServiceInputs, spool_cut
 from services.gateway.stream_audio import StreamAudio
+from services.gateway.streams import drain, guarded
 from shared.analytics.call import AnalyticsOptions, summarize
 from shared.analytics.timeline import ClassifiedSegment, TimelineEntry, classify
 from shared.analytics.turning_points import TurnRule
@@ -42,10 +42,11 @@ from shared.errors import InvalidInput
 from shared.settings import Settings
 
 log = logging.getLogger("ser.gateway")
-T = TypeVar("T")
 RATE = 16000
 DEFAULT_MIN_SILENCE_MS = 2000
 MAX_CHUNK_BYTES = 4 << 20
+STREAM_ATTEMPTS = 3  # a call's segment stream, replayed on UNAVAILABLE
+STREAM_BACKOFF_S = 0.2
 
 
 def analytics_options(options: analysis_pb2.AnalyzeOptions) -> AnalyticsOptions:
@@ -65,12 +66,10 @@ def participant_of(segment: common_pb2.Segment) -> str:
 
 def predict_request(samples: np.ndarray, rate: int, segment: common_pb2.Segment,
                     model: common_pb2.ModelRef) -> emotion_pb2.PredictRequest:
-    """One segment as source-rate float32 PCM; the model is the call's resolved version (even if one is
-    promoted meanwhile) and the speaker group its channel."""
-    payload = source_to_audio_payload(np.ascontiguousarray(samples, dtype=np.float32).tobytes(),
-                                      RawPcmSpec(sample_rate=rate, channels=1, encoding="pcm_f32le"))
-    return emotion_pb2.PredictRequest(model=model, audio=payload, speaker_group=f"channel{segment.channel}",
-                                      request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}")
+    """One segment as source-rate float32 PCM (SER_PIPELINE=inprocess: inference computes its inputs)."""
+    request = segment_request(segment, model)
+    request.audio.CopyFrom(segment_audio(samples, rate))
+    return request
 
 
 def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictResponse) -> ClassifiedSegment:
@@ -82,28 +81,6 @@ def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictRespons
 def call_timeout(context: grpc.ServicerContext, decoder: CallDecoder) -> float:
     """A downstream call's time: the caller's deadline, else at least as long as the call lasts."""
     return downstream_timeout(context, max(DEFAULT_TIMEOUT_S, decoder.header_seconds))
-
-
-def guarded(items: Iterator[T], failed: list[Exception]) -> Iterator[T]:
-    """A request iterator for a downstream stream: an exception ends the stream and is kept in ``failed``
-    (gRPC would swallow it and report a bare CANCELLED)."""
-    try:
-        yield from items
-    except Exception as exc:  # noqa: BLE001 - re-raised by drain
-        failed.append(exc)
-
-
-def drain(replies: Iterable[T], failed: list[Exception]) -> list[T]:
-    """Every reply of a downstream stream; the request side's own error wins over the status it caused."""
-    try:
-        out = list(replies)
-    except grpc.RpcError:
-        if failed:
-            raise failed[0] from None
-        raise
-    if failed:
-        raise failed[0]
-    return out
 
 
 def prepare_stream(decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,
@@ -190,7 +167,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             segments, summary = self._segments(decoder, pcm, options, call_id, context)
             pcm.finish()
             ensure_active(context)
-            answers = self._predict_grouped(segments, pcm, model.ref, call_timeout(context, decoder), context)
+            answers = self._predict_replayed(segments, pcm, model, lambda: call_timeout(context, decoder), context)
         entries = []
         for segment, answer in zip(segments, answers, strict=True):
             if answer.HasField("error"):
@@ -217,16 +194,42 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                 segments.append(reply.segment)
         return sorted(segments, key=lambda s: (s.start_ms, s.channel)), summary
 
-    def _predict_grouped(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: common_pb2.ModelRef,
+    def _predict_replayed(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
+                          timeout: Callable[[], float], context: grpc.ServicerContext
+                          ) -> list[emotion_pb2.PredictResponse]:
+        """``_predict_grouped``, replayed whole when it fails UNAVAILABLE (a replica of inference, features or
+        speaker died): PredictGrouped answers nothing before its requests end and this call returns nothing
+        before every answer is in, so a replay, read again from the spool, repeats no answer and loses none."""
+        for attempt in range(1, STREAM_ATTEMPTS + 1):
+            try:
+                return self._predict_grouped(segments, pcm, model, timeout(), context)
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == STREAM_ATTEMPTS or not context.is_active():
+                    raise
+                log.warning("segment stream failed UNAVAILABLE (%s); replaying it (attempt %d of %d)", exc.details(),
+                            attempt + 1, STREAM_ATTEMPTS)
+                time.sleep(STREAM_BACKOFF_S * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def _predict_grouped(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
                          timeout: float, context: grpc.ServicerContext) -> list[emotion_pb2.PredictResponse]:
-        """One answer per segment, in order, from one PredictGrouped fed lazily from the spool."""
+        """One answer per segment, in order, from one PredictGrouped fed lazily: with the segments' audio from
+        the spool (SER_PIPELINE=inprocess), or with their inputs from the features and speaker services."""
         if not segments:
             return []
         failed: list[Exception] = []
-        replies = self.downstream.inference.PredictGrouped(guarded(predict_stream(segments, pcm, model), failed),
-                                                           timeout=timeout)
+        if self.settings.pipeline != "services":
+            replies = self.downstream.inference.PredictGrouped(
+                guarded(predict_stream(segments, pcm, model.ref), failed), timeout=timeout)
+            context.add_callback(replies.cancel)
+            return drain(replies, failed)
+        inputs = ServiceInputs(self.downstream, model, timeout, context)
+        cancel: list[Callable[[], object]] = []
+        replies = self.downstream.inference.PredictGrouped(
+            guarded(inputs.requests(segments, spool_cut(pcm), pcm.sample_rate), failed, cancel), timeout=timeout)
+        cancel.append(replies.cancel)
         context.add_callback(replies.cancel)
-        return drain(replies, failed)
+        return inputs.merge(len(segments), drain(replies, failed))
 
     # ------------------------------------------------------------------ streams
     def AnalyzeStream(self, request_iterator: Iterable[analysis_pb2.AnalyzeStreamRequest],
@@ -268,6 +271,8 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
         timeout = downstream_timeout(context)
         segments = self.downstream.preprocess.StreamPrepare(prepare_requests(), timeout=timeout)
         answers = self.downstream.inference.StreamPredict(iter(predictions.get, None), timeout=timeout)
+        services = (ServiceInputs(self.downstream, model, timeout, context) if self.settings.pipeline == "services"
+                    else None)
         entries: list[TimelineEntry] = []
         duration_s = 0.0
         roles: list[str] = []
@@ -278,8 +283,18 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                     continue
                 segment = message.segment
                 closed_at = audio.arrival_of(message.received_ms)
-                predictions.put(predict_request(audio.cut(segment.channel, segment.start_ms, segment.end_ms),
-                                                spec.sample_rate, segment, model.ref))
+                samples = audio.cut(segment.channel, segment.start_ms, segment.end_ms)
+                if services is None:
+                    request: emotion_pb2.PredictRequest | None = predict_request(samples, spec.sample_rate, segment,
+                                                                                 model.ref)
+                else:
+                    request = services.one(segment, samples, spec.sample_rate)
+                if request is None:
+                    assert services is not None
+                    log.warning("segment %s skipped: %s", services.local[0].request_id,
+                                services.local[0].error.message)
+                    continue
+                predictions.put(request)
                 answer = next(answers)
                 if answer.HasField("error"):
                     log.warning("segment %s skipped: %s", answer.request_id, answer.error.message)

@@ -1,12 +1,28 @@
-"""shared.analytics results -> ser.v1.analysis messages."""
+"""shared.analytics results -> ser.v1.analysis messages, and the per-segment requests a call sends downstream."""
 from __future__ import annotations
 
-from ser.v1 import analysis_pb2, common_pb2
+import numpy as np
+from ser.v1 import analysis_pb2, common_pb2, emotion_pb2
 
+from services.common.convert import source_to_audio_payload
 from shared.analytics.aggregates import EmotionShare, ParticipantSummary, QuarterSummary
 from shared.analytics.call import CallSummary
 from shared.analytics.silence import SilenceSummary
 from shared.analytics.timeline import TimelineEntry
+from shared.audio.decode import RawPcmSpec
+
+
+def segment_audio(samples: np.ndarray, rate: int) -> common_pb2.AudioPayload:
+    """One segment's mono samples as source-rate float32 PCM (each service resamples it as inference would)."""
+    return source_to_audio_payload(np.ascontiguousarray(samples, dtype=np.float32).tobytes(),
+                                   RawPcmSpec(sample_rate=rate, channels=1, encoding="pcm_f32le"))
+
+
+def segment_request(segment: common_pb2.Segment, model: common_pb2.ModelRef) -> emotion_pb2.PredictRequest:
+    """A segment's PredictRequest without its input: the call's resolved model version (even if one is
+    promoted meanwhile), the speaker group its channel, and an id naming the segment."""
+    return emotion_pb2.PredictRequest(model=model, speaker_group=f"channel{segment.channel}",
+                                      request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}")
 
 
 def entry_to_proto(entry: TimelineEntry) -> analysis_pb2.TimelineEntry:

@@ -1,7 +1,9 @@
 """PredictRequests -> model inputs, through the model's own ``InputBuilder`` (the training path).
 
 Audio is decoded with the audio core's limits, mixed down and resampled to 16 kHz, then featurised
-by ``InputBuilder``; precomputed features must carry the model's feature config hash.
+by ``InputBuilder``; precomputed features must carry the model's feature config hash. ``raw_inputs``
+(SER_PIPELINE=services: the features service ran ``InputBuilder.raw_inputs`` on the clip) skip the
+decode and the front end and join the same group statistics, normalisation and batching as audio.
 
 Serving feeds a model exactly what training fed it:
 
@@ -45,7 +47,7 @@ class Item:
     request: emotion_pb2.PredictRequest
     group: str = ""
     clip: np.ndarray | None = None
-    raw: np.ndarray | None = None          # utterance models: the clip's functionals
+    raw: np.ndarray | None = None          # the clip's raw inputs: functionals (1, dim) or window log-mels
     moments: Moments | None = None         # this item's share of its group's statistics
     x: np.ndarray | None = None
     speaker: np.ndarray | None = None      # (speaker_dim,)
@@ -86,10 +88,12 @@ def _check(item: Item, model: LoadedModel) -> None:
         raise ConfigMismatch(f"{model.name}:{model.version} was trained without per-speaker normalisation; "
                              "serving follows its card, so speaker_normalize cannot turn it on")
     kind = request.WhichOneof("input")
-    if kind == "features":
-        if not given:
-            raise ConfigMismatch(f"features sent without feature_config.hash; {model.name}:{model.version} needs "
-                                 f"{model.card.feature_config_hash}")
+    if kind in ("features", "raw_inputs") and not given:
+        raise ConfigMismatch(f"{kind} sent without feature_config.hash; {model.name}:{model.version} needs "
+                             f"{model.card.feature_config_hash}")
+    if kind == "raw_inputs":
+        _check_raw(item, model)
+    elif kind == "features":
         x = tensor_to_ndarray(request.features).astype(np.float32)
         if x.shape == model.input_shape:
             x = x[None]
@@ -99,6 +103,19 @@ def _check(item: Item, model: LoadedModel) -> None:
         item.x = x
     elif kind != "audio":
         raise InvalidInput("a PredictRequest needs `audio` or `features`")
+
+
+def _check_raw(item: Item, model: LoadedModel) -> None:
+    """Raw inputs of the model's shape: one functionals row, or windows of one window's log-mel / waveform."""
+    raw = tensor_to_ndarray(item.request.raw_inputs).astype(np.float32)
+    shape = model.builder.raw_shape()
+    functionals = model.input_config.kind == "functionals"
+    if (raw.shape != shape) if functionals else (raw.shape[1:] != shape or len(raw) == 0):
+        raise InvalidInput(f"raw_inputs of shape {raw.shape}; {model.name}:{model.version} takes "
+                           f"{shape if functionals else ('windows', *shape)}")
+    if not np.all(np.isfinite(raw)):
+        raise InvalidInput("raw_inputs hold NaN or infinite values")
+    item.raw = raw[None] if functionals else raw
 
 
 def _decode(item: Item, limits: AudioLimits) -> None:
@@ -113,7 +130,8 @@ def _grouped(model: LoadedModel) -> bool:
 
 
 def _moments(item: Item, model: LoadedModel) -> None:
-    item.moments = model.builder.band_moments([item.clip])
+    item.moments = (model.builder.band_moments([item.clip]) if item.raw is None
+                    else model.builder.raw_moments(item.raw))
 
 
 def group_stats(items: Sequence[Item], model: LoadedModel, context: SpeakerContext) -> dict[str, Moments]:
@@ -165,14 +183,14 @@ def prepare_items(requests: Sequence[emotion_pb2.PredictRequest], model: LoadedM
             _guard(item, _decode, limits)
         if model.input_config.kind == "functionals":  # the slow step: one parallel call per chunk
             audio = [i for i in part if i.ok and i.clip is not None]
-            for item, raw in zip(audio, model.builder.utterance.each([i.clip for i in audio]), strict=True):
+            for item, raw in zip(audio, model.builder.raw_inputs([i.clip for i in audio]), strict=True):
                 if isinstance(raw, SerError):
                     item.error = raw
                 else:
-                    item.raw, item.moments = raw[None], Moments.of(raw[None])
-        elif _grouped(model):
+                    item.raw = raw[None]
+        if _grouped(model):
             for item in part:
-                if item.ok and item.clip is not None:
+                if item.ok and (item.clip is not None or item.raw is not None):
                     _guard(item, _moments, model)
         _speakers(part, model, encoder)
         if drop:
@@ -201,13 +219,24 @@ def featurise(items: Sequence[Item], model: LoadedModel, stats: dict[str, Moment
                 for item, row in zip(audio, rows, strict=True):
                     item.x = row[None]
             else:
-                for item in audio:
-                    _decode(item, limits)
                 grouped = _grouped(model)
-                built = model.builder([i.clip for i in audio], groups=[i.group for i in audio] if grouped else None,
-                                      stats=stats if grouped else None)
-                for k, item in enumerate(audio):
-                    item.x, item.clip = built.x[built.source == k], None
+                clips = [i for i in audio if i.raw is None]
+                for item in clips:
+                    _decode(item, limits)
+                if clips:
+                    built = model.builder([i.clip for i in clips], groups=[i.group for i in clips] if grouped else None,
+                                          stats=stats if grouped else None)
+                    for k, item in enumerate(clips):
+                        item.x, item.clip = built.x[built.source == k], None
+                precomputed = [i for i in audio if i.raw is not None]
+                if precomputed:  # services pipeline: the same finishing step, on the features service's log-mels
+                    groups = np.concatenate([[i.group] * len(i.raw) for i in precomputed]) if grouped else None
+                    x = model.builder.finish(np.concatenate([i.raw for i in precomputed]), groups=groups,
+                                             stats=stats if grouped else None)
+                    row = 0
+                    for item in precomputed:
+                        item.x, item.raw = x[row : row + len(item.raw)], None
+                        row += len(item.x)
         except SerError as exc:
             for item in audio:
                 item.error = exc

@@ -24,7 +24,7 @@ from services.inference.metrics import InferenceMetrics
 from services.inference.model_manager import ModelManager
 from shared.analytics.timeline import valence_arousal_of
 from shared.audio.decode import AudioLimits
-from shared.errors import InvalidInput, NotFound, SerError
+from shared.errors import ConfigMismatch, InvalidInput, NotFound, SerError
 from shared.registry import ModelCard, ModelRegistry
 from shared.settings import Settings
 from shared.speaker.encoder import Ge2eEncoder, SpeakerEncoder
@@ -248,6 +248,9 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
     def PredictGrouped(self, request_iterator: Iterable[emotion_pb2.PredictRequest], context: grpc.ServicerContext
                        ) -> Iterator[emotion_pb2.PredictResponse]:
         answers = self._timed("PredictGrouped", lambda: self._predict_grouped(request_iterator, context))
+        mismatch = next((e for _, e in answers if isinstance(e, ConfigMismatch)), None)
+        if mismatch is not None:  # inputs made for another config: no part of this call is answered
+            raise mismatch
         for response, _ in answers:
             yield response
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from shared.errors import SpecError
+from shared.errors import SerError, SpecError
 from shared.evaluation.normalization import standardize_groups
 from shared.features.cache import FeatureCache
 from shared.features.config import LogMelConfig, config_hash, preset
@@ -108,12 +108,47 @@ class InputBuilder:
                                                                                               device=device)
         self.utterance = (UtteranceFrontEnd(config.utterance, cache, workers=workers) if config.kind == "functionals"
                           else None)
+        self._mel_shape: tuple[int, ...] | None = None
 
     def utterance_rows(self, clips: Sequence[np.ndarray], groups: Sequence[str] | None = None) -> np.ndarray:
         """(clips, 3 * dim + 1): each clip's functionals with its group's statistics over all given clips."""
         assert self.utterance is not None
         raw = self.utterance(clips)
         return with_group_stats(raw, group_moments(raw, groups))
+
+    def raw_inputs(self, clips: Sequence[np.ndarray], batch: int = 64) -> list[np.ndarray | SerError]:
+        """Each clip's group-independent inputs, or the typed error that clip raised: its functionals row
+        (dim,), its windows' log-mels (windows, n_mels, frames) or its waveform windows (windows, samples).
+
+        This is the part of the front end that needs nothing but the clip itself, so a features service
+        can compute it apart from inference (SER_PIPELINE=services); ``raw_moments`` and ``finish`` do the
+        rest, and the in-process path runs the same three steps."""
+        if self.config.kind == "functionals":
+            assert self.utterance is not None
+            return self.utterance.each(clips)
+        if not clips:
+            return []
+        w = self.windows(clips)
+        data = w.data.astype(np.float32) if self.config.kind == "waveform" else self._mels(w.data, batch)
+        return [data[w.source == k] for k in range(len(clips))]
+
+    def raw_shape(self) -> tuple[int, ...]:
+        """The shape of one clip's functionals row, or of one window's log-mel or waveform."""
+        if self.config.kind == "functionals":
+            return (self.config.utterance.dim,)
+        if self.config.kind == "waveform":
+            return (self.config.policy.length,)
+        if self._mel_shape is None:
+            self._mel_shape = self._mels(np.zeros((1, self.config.policy.length), np.float32), 1).shape[1:]
+        return self._mel_shape
+
+    def raw_moments(self, raw: np.ndarray) -> Moments:
+        """A clip's share of its group's statistics, from its raw inputs: the functionals row, or its
+        log-mel bands over every window and frame (as ``standardize_bands`` counts them)."""
+        raw = np.asarray(raw)
+        if self.config.kind == "functionals":
+            return Moments.of(raw.reshape(1, -1))
+        return Moments.of(raw.transpose(0, 2, 1).reshape(-1, raw.shape[1]))
 
     def windows(self, clips: Sequence[np.ndarray]) -> Windows:
         return window_many([np.asarray(c, dtype=np.float32) for c in clips], self.config.policy)
@@ -140,8 +175,7 @@ class InputBuilder:
 
     def band_moments(self, clips: Sequence[np.ndarray], batch: int = 64) -> Moments:
         """Log-mel band moments over every window and frame of ``clips``, as ``standardize_bands`` counts them."""
-        mel = self._mels(self.windows(clips).data, batch)
-        return Moments.of(mel.transpose(0, 2, 1).reshape(-1, mel.shape[1]))
+        return self.raw_moments(self._mels(self.windows(clips).data, batch))
 
     def from_windows(self, data: np.ndarray, *, groups: np.ndarray | None = None, batch: int = 64,
                      stats: Mapping[str, Moments] | None = None) -> np.ndarray:
@@ -150,9 +184,16 @@ class InputBuilder:
         With ``groups``, each log-mel band is standardised over all windows and frames of its group,
         using only that group's own (unlabelled) audio: per-speaker or per-corpus normalisation.
         """
+        raw = data if self.config.kind == "waveform" else self._mels(data, batch)
+        return self.finish(raw, groups=groups, batch=batch, stats=stats)
+
+    def finish(self, raw: np.ndarray, *, groups: np.ndarray | None = None, batch: int = 64,
+               stats: Mapping[str, Moments] | None = None) -> np.ndarray:
+        """(N, ...) raw window inputs (``raw_inputs`` of clips, concatenated) -> (N, ...) model inputs:
+        group standardisation (``groups`` per window), then the image for image models."""
         if self.config.kind == "waveform":
-            return np.stack([normalize_waveform(w) for w in data]) if self.config.waveform_norm else data
-        mel = self._mels(data, batch)
+            return np.stack([normalize_waveform(w) for w in raw]) if self.config.waveform_norm else raw
+        mel = np.asarray(raw, dtype=np.float32)
         if groups is not None and stats is not None:
             mel = standardize_with(mel, groups, stats)
         elif groups is not None:

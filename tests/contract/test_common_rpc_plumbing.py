@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from ser.v1 import common_pb2, jobs_pb2, jobs_pb2_grpc
 
-from services.common.client import IDEMPOTENT_METHODS, channel, service_config, wait_healthy
+from services.common.client import IDEMPOTENT_METHODS, channel, client_target, service_config, wait_healthy
 from services.common.convert import (
     audio_payload_to_source,
     ndarray_to_tensor,
@@ -111,6 +111,15 @@ def test_retry_config_names_only_existing_idempotent_methods() -> None:
     )
     policy = json.loads(service_config())["methodConfig"][0]["retryPolicy"]
     assert policy["retryableStatusCodes"] == ["UNAVAILABLE"] and policy["maxAttempts"] > 1
+    assert json.loads(service_config())["loadBalancingConfig"] == [{"round_robin": {}}]
+
+
+def test_replica_addresses_become_grpc_targets() -> None:
+    assert client_target("inference:50054") == "inference:50054"
+    assert client_target("dns:///inference:50054") == "dns:///inference:50054"  # a headless Service: every pod
+    assert client_target("127.0.0.1:5001, localhost:5002") == "ipv4:127.0.0.1:5001,127.0.0.1:5002"
+    with pytest.raises(ValueError, match="not host:port"):
+        client_target("127.0.0.1:5001,127.0.0.1")
 
 
 def test_tensor_round_trip_and_validation() -> None:

@@ -214,8 +214,10 @@ def test_compose_runs_every_service_workers_per_queue_group_and_redis(compose: d
     for name in SERVICE_PORTS:
         env = services[name]["environment"]
         assert env["SER_SERVICE"] == name
-        for other, port in SERVICE_PORTS.items():
-            assert env[f"SER_{other.upper()}_ADDR"] == f"{other}:{port}"
+        assert env["SER_PIPELINE"] == "services"
+        for other, port in SERVICE_PORTS.items():  # internal services by dns:///, every replica balanced
+            assert env[f"SER_{other.upper()}_ADDR"] == (f"{other}:{port}" if other == "gateway"
+                                                        else f"dns:///{other}:{port}")
     served: set[str] = set()
     for name, queues in WORKERS.items():
         env = services[name]["environment"]

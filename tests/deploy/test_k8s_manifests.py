@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.server import bind_host
+from services.common.server import _port_of, bind_host
 from shared.settings import ENV_DOCS, SERVICE_PORTS, Settings
 from tests.deploy import kustomize_lite
 
@@ -291,6 +291,8 @@ def test_every_service_selects_a_workloads_pods_on_a_named_port(overlay: str) ->
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names, f"service {name}: targetPort {port['targetPort']} not a pod port"
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", f"service {name} is exposed outside the cluster"
+        if name in ("preprocess", "features", "speaker", "inference"):  # clients reach each pod, not a virtual IP
+            assert service["spec"].get("clusterIP") == "None", f"service {name} is not headless"
 
 
 def _admits_outside_namespace(rule: Obj) -> bool:
@@ -337,8 +339,11 @@ def test_settings_in_config_and_env_are_ones_the_code_reads(overlay: str) -> Non
     assert not undocumented, f"not in shared/settings.py ENV_DOCS: {undocumented}"
     settings = Settings.from_env(env=config)  # parses as the code does: no bad numbers
     for service, port in SERVICE_PORTS.items():
-        assert settings.address(service) == f"{service}:{port}"
+        # internal services: every pod behind the headless Service, balanced round_robin by the clients
+        assert settings.address(service) == (f"{service}:{port}" if service == "gateway" else f"dns:///{service}:{port}")
         assert bind_host(settings.address(service)) == "0.0.0.0"  # a DNS name binds every interface
+        assert _port_of(settings.address(service)) == port
+    assert settings.pipeline == "services"  # inference pods only run forward passes
     assert settings.artifacts_dir == Path("/var/lib/ser/artifacts") and settings.data_roots == (Path("/var/lib/ser/data"),)
 
 

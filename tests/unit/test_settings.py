@@ -60,3 +60,10 @@ def test_path_policy_expands_only_the_allow_list(tmp_path):
     with pytest.raises(InvalidInput, match="outside the configured data roots"):
         paths.corpus_root("${SER_CORPORA}/SAVEE")
     assert paths.write(Settings.from_env({}).artifacts_dir / "jobs").name == "jobs"
+
+
+def test_pipeline_mode_defaults_to_inprocess_and_refuses_unknown_modes() -> None:
+    assert Settings.from_env({}).pipeline == "inprocess"
+    assert Settings.from_env({"SER_PIPELINE": " Services "}).pipeline == "services"
+    with pytest.raises(ValueError, match="SER_PIPELINE must be one of inprocess, services, got 'grpc'"):
+        Settings.from_env({"SER_PIPELINE": "grpc"})

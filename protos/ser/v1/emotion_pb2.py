@@ -25,33 +25,33 @@ _sym_db = _symbol_database.Default()
 from ser.v1 import common_pb2 as ser_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ser/v1/emotion.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\"\xc6\x02\n\x0ePredictRequest\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\"\n\x08\x66\x65\x61tures\x18\x02 \x01(\x0b\x32\x0e.ser.v1.TensorH\x00\x12%\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x14.ser.v1.AudioPayloadH\x00\x12\x30\n\x0e\x66\x65\x61ture_config\x18\x04 \x01(\x0b\x32\x18.ser.v1.FeatureConfigRef\x12)\n\x11speaker_embedding\x18\x05 \x01(\x0b\x32\x0e.ser.v1.Tensor\x12\x1c\n\x04\x62ovw\x18\x06 \x01(\x0b\x32\x0e.ser.v1.Tensor\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x15\n\rspeaker_group\x18\x08 \x01(\t\x12\x19\n\x11speaker_normalize\x18\t \x01(\x08\x42\x07\n\x05input\"\xd3\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\nposteriors\x18\x02 \x01(\x0b\x32\x19.ser.v1.EmotionPosteriors\x12\x1f\n\x05model\x18\x03 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x10\n\x08queue_ms\x18\x04 \x01(\x02\x12\x12\n\ncompute_ms\x18\x05 \x01(\x02\x12\x12\n\nbatch_size\x18\x06 \x01(\r\x12\"\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\"]\n\x13PredictBatchRequest\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.ser.v1.PredictRequest\">\n\x14PredictBatchResponse\x12&\n\x05items\x18\x01 \x03(\x0b\x32\x17.ser.v1.PredictResponse\"\xcf\x03\n\tModelInfo\x12\x1d\n\x03ref\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x14\n\x0c\x61rchitecture\x18\x03 \x01(\t\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x15\n\rlabel_mapping\x18\x05 \x01(\t\x12\x30\n\x0e\x66\x65\x61ture_config\x18\x06 \x01(\x0b\x32\x18.ser.v1.FeatureConfigRef\x12%\n\ninput_kind\x18\x07 \x01(\x0e\x32\x11.ser.v1.InputKind\x12\x13\n\x0binput_shape\x18\x08 \x03(\x03\x12\x15\n\rspeaker_aware\x18\t \x01(\x08\x12\x13\n\x0bspeaker_dim\x18\n \x01(\r\x12\x12\n\nneeds_bovw\x18\x0b \x01(\x08\x12$\n\nvocabulary\x18\x0c \x01(\x0b\x32\x10.ser.v1.ModelRef\x12!\n\x05state\x18\r \x01(\x0e\x32\x12.ser.v1.ModelState\x12\x0e\n\x06\x64\x65vice\x18\x0e \x01(\t\x12\x11\n\tcard_json\x18\x0f \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\x10 \x01(\x03\x12\"\n\x05\x65rror\x18\x11 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\"7\n\x11ListModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x61ll_versions\x18\x02 \x01(\x08\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.ser.v1.ModelInfo\"2\n\x0fGetModelRequest\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef*\x8d\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16MODEL_STATE_REGISTERED\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x15\n\x11MODEL_STATE_READY\x10\x03\x12\x16\n\x12MODEL_STATE_FAILED\x10\x04*\x8a\x01\n\tInputKind\x12\x1a\n\x16INPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12INPUT_KIND_LOG_MEL\x10\x01\x12\x14\n\x10INPUT_KIND_IMAGE\x10\x02\x12\x17\n\x13INPUT_KIND_WAVEFORM\x10\x03\x12\x1a\n\x16INPUT_KIND_FUNCTIONALS\x10\x04\x32\x9a\x03\n\x07\x45motion\x12:\n\x07Predict\x12\x16.ser.v1.PredictRequest\x1a\x17.ser.v1.PredictResponse\x12I\n\x0cPredictBatch\x12\x1b.ser.v1.PredictBatchRequest\x1a\x1c.ser.v1.PredictBatchResponse\x12\x44\n\rStreamPredict\x12\x16.ser.v1.PredictRequest\x1a\x17.ser.v1.PredictResponse(\x01\x30\x01\x12\x45\n\x0ePredictGrouped\x12\x16.ser.v1.PredictRequest\x1a\x17.ser.v1.PredictResponse(\x01\x30\x01\x12\x43\n\nListModels\x12\x19.ser.v1.ListModelsRequest\x1a\x1a.ser.v1.ListModelsResponse\x12\x36\n\x08GetModel\x12\x17.ser.v1.GetModelRequest\x1a\x11.ser.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ser/v1/emotion.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\"\xec\x02\n\x0ePredictRequest\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\"\n\x08\x66\x65\x61tures\x18\x02 \x01(\x0b\x32\x0e.ser.v1.TensorH\x00\x12%\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x14.ser.v1.AudioPayloadH\x00\x12$\n\nraw_inputs\x18\n \x01(\x0b\x32\x0e.ser.v1.TensorH\x00\x12\x30\n\x0e\x66\x65\x61ture_config\x18\x04 \x01(\x0b\x32\x18.ser.v1.FeatureConfigRef\x12)\n\x11speaker_embedding\x18\x05 \x01(\x0b\x32\x0e.ser.v1.Tensor\x12\x1c\n\x04\x62ovw\x18\x06 \x01(\x0b\x32\x0e.ser.v1.Tensor\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x15\n\rspeaker_group\x18\x08 \x01(\t\x12\x19\n\x11speaker_normalize\x18\t \x01(\x08\x42\x07\n\x05input\"\xd3\x01\n\x0fPredictResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\nposteriors\x18\x02 \x01(\x0b\x32\x19.ser.v1.EmotionPosteriors\x12\x1f\n\x05model\x18\x03 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x10\n\x08queue_ms\x18\x04 \x01(\x02\x12\x12\n\ncompute_ms\x18\x05 \x01(\x02\x12\x12\n\nbatch_size\x18\x06 \x01(\r\x12\"\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\"]\n\x13PredictBatchRequest\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12%\n\x05items\x18\x02 \x03(\x0b\x32\x16.ser.v1.PredictRequest\">\n\x14PredictBatchResponse\x12&\n\x05items\x18\x01 \x03(\x0b\x32\x17.ser.v1.PredictResponse\"\xcf\x03\n\tModelInfo\x12\x1d\n\x03ref\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x0f\n\x07\x61liases\x18\x02 \x03(\t\x12\x14\n\x0c\x61rchitecture\x18\x03 \x01(\t\x12\x0e\n\x06labels\x18\x04 \x03(\t\x12\x15\n\rlabel_mapping\x18\x05 \x01(\t\x12\x30\n\x0e\x66\x65\x61ture_config\x18\x06 \x01(\x0b\x32\x18.ser.v1.FeatureConfigRef\x12%\n\ninput_kind\x18\x07 \x01(\x0e\x32\x11.ser.v1.InputKind\x12\x13\n\x0binput_shape\x18\x08 \x03(\x03\x12\x15\n\rspeaker_aware\x18\t \x01(\x08\x12\x13\n\x0bspeaker_dim\x18\n \x01(\r\x12\x12\n\nneeds_bovw\x18\x0b \x01(\x08\x12$\n\nvocabulary\x18\x0c \x01(\x0b\x32\x10.ser.v1.ModelRef\x12!\n\x05state\x18\r \x01(\x0e\x32\x12.ser.v1.ModelState\x12\x0e\n\x06\x64\x65vice\x18\x0e \x01(\t\x12\x11\n\tcard_json\x18\x0f \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\x10 \x01(\x03\x12\"\n\x05\x65rror\x18\x11 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\"7\n\x11ListModelsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x61ll_versions\x18\x02 \x01(\x08\"7\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.ser.v1.ModelInfo\"2\n\x0fGetModelRequest\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef*\x8d\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16MODEL_STATE_REGISTERED\x10\x01\x12\x17\n\x13MODEL_STATE_LOADING\x10\x02\x12\x15\n\x11MODEL_STATE_READY\x10\x03\x12\x16\n\x12MODEL_STATE_FAILED\x10\x04*\x8a\x01\n\tInputKind\x12\x1a\n\x16INPUT_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12INPUT_KIND_LOG_MEL\x10\x01\x12\x14\n\x10INPUT_KIND_IMAGE\x10\x02\x12\x17\n\x13INPUT_KIND_WAVEFORM\x10\x03\x12\x1a\n\x16INPUT_KIND_FUNCTIONALS\x10\x04\x32\x9a\x03\n\x07\x45motion\x12:\n\x07Predict\x12\x16.ser.v1.PredictRequest\x1a\x17.ser.v1.PredictResponse\x12I\n\x0cPredictBatch\x12\x1b.ser.v1.PredictBatchRequest\x1a\x1c.ser.v1.PredictBatchResponse\x12\x44\n\rStreamPredict\x12\x16.ser.v1.PredictRequest\x1a\x17.ser.v1.PredictResponse(\x01\x30\x01\x12\x45\n\x0ePredictGrouped\x12\x16.ser.v1.PredictRequest\x1a\x17.ser.v1.PredictResponse(\x01\x30\x01\x12\x43\n\nListModels\x12\x19.ser.v1.ListModelsRequest\x1a\x1a.ser.v1.ListModelsResponse\x12\x36\n\x08GetModel\x12\x17.ser.v1.GetModelRequest\x1a\x11.ser.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ser.v1.emotion_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELSTATE']._serialized_start=1388
-  _globals['_MODELSTATE']._serialized_end=1529
-  _globals['_INPUTKIND']._serialized_start=1532
-  _globals['_INPUTKIND']._serialized_end=1670
+  _globals['_MODELSTATE']._serialized_start=1426
+  _globals['_MODELSTATE']._serialized_end=1567
+  _globals['_INPUTKIND']._serialized_start=1570
+  _globals['_INPUTKIND']._serialized_end=1708
   _globals['_PREDICTREQUEST']._serialized_start=54
-  _globals['_PREDICTREQUEST']._serialized_end=380
-  _globals['_PREDICTRESPONSE']._serialized_start=383
-  _globals['_PREDICTRESPONSE']._serialized_end=594
-  _globals['_PREDICTBATCHREQUEST']._serialized_start=596
-  _globals['_PREDICTBATCHREQUEST']._serialized_end=689
-  _globals['_PREDICTBATCHRESPONSE']._serialized_start=691
-  _globals['_PREDICTBATCHRESPONSE']._serialized_end=753
-  _globals['_MODELINFO']._serialized_start=756
-  _globals['_MODELINFO']._serialized_end=1219
-  _globals['_LISTMODELSREQUEST']._serialized_start=1221
-  _globals['_LISTMODELSREQUEST']._serialized_end=1276
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1278
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1333
-  _globals['_GETMODELREQUEST']._serialized_start=1335
-  _globals['_GETMODELREQUEST']._serialized_end=1385
-  _globals['_EMOTION']._serialized_start=1673
-  _globals['_EMOTION']._serialized_end=2083
+  _globals['_PREDICTREQUEST']._serialized_end=418
+  _globals['_PREDICTRESPONSE']._serialized_start=421
+  _globals['_PREDICTRESPONSE']._serialized_end=632
+  _globals['_PREDICTBATCHREQUEST']._serialized_start=634
+  _globals['_PREDICTBATCHREQUEST']._serialized_end=727
+  _globals['_PREDICTBATCHRESPONSE']._serialized_start=729
+  _globals['_PREDICTBATCHRESPONSE']._serialized_end=791
+  _globals['_MODELINFO']._serialized_start=794
+  _globals['_MODELINFO']._serialized_end=1257
+  _globals['_LISTMODELSREQUEST']._serialized_start=1259
+  _globals['_LISTMODELSREQUEST']._serialized_end=1314
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1316
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1371
+  _globals['_GETMODELREQUEST']._serialized_start=1373
+  _globals['_GETMODELREQUEST']._serialized_end=1423
+  _globals['_EMOTION']._serialized_start=1711
+  _globals['_EMOTION']._serialized_end=2121
 # @@protoc_insertion_point(module_scope)

@@ -35,10 +35,11 @@ INPUT_KIND_WAVEFORM: InputKind
 INPUT_KIND_FUNCTIONALS: InputKind
 
 class PredictRequest(_message.Message):
-    __slots__ = ("model", "features", "audio", "feature_config", "speaker_embedding", "bovw", "request_id", "speaker_group", "speaker_normalize")
+    __slots__ = ("model", "features", "audio", "raw_inputs", "feature_config", "speaker_embedding", "bovw", "request_id", "speaker_group", "speaker_normalize")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
+    RAW_INPUTS_FIELD_NUMBER: _ClassVar[int]
     FEATURE_CONFIG_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     BOVW_FIELD_NUMBER: _ClassVar[int]
@@ -48,13 +49,14 @@ class PredictRequest(_message.Message):
     model: _common_pb2.ModelRef
     features: _common_pb2.Tensor
     audio: _common_pb2.AudioPayload
+    raw_inputs: _common_pb2.Tensor
     feature_config: _common_pb2.FeatureConfigRef
     speaker_embedding: _common_pb2.Tensor
     bovw: _common_pb2.Tensor
     request_id: str
     speaker_group: str
     speaker_normalize: bool
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., features: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., audio: _Optional[_Union[_common_pb2.AudioPayload, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., speaker_embedding: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., bovw: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., request_id: _Optional[str] = ..., speaker_group: _Optional[str] = ..., speaker_normalize: _Optional[bool] = ...) -> None: ...
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., features: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., audio: _Optional[_Union[_common_pb2.AudioPayload, _Mapping]] = ..., raw_inputs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., speaker_embedding: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., bovw: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., request_id: _Optional[str] = ..., speaker_group: _Optional[str] = ..., speaker_normalize: _Optional[bool] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("request_id", "posteriors", "model", "queue_ms", "compute_ms", "batch_size", "error")

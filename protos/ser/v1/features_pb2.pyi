@@ -168,3 +168,23 @@ class BatchExtractResponse(_message.Message):
     feature_names: _containers.RepeatedScalarFieldContainer[str]
     vocabulary: _common_pb2.ModelRef
     def __init__(self, items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., feature_names: _Optional[_Iterable[str]] = ..., vocabulary: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...
+
+class ModelInputsRequest(_message.Message):
+    __slots__ = ("config", "input")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    config: _common_pb2.FeatureConfigRef
+    input: FeatureInput
+    def __init__(self, config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., input: _Optional[_Union[FeatureInput, _Mapping]] = ...) -> None: ...
+
+class ModelInputsResponse(_message.Message):
+    __slots__ = ("id", "inputs", "config", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    inputs: _common_pb2.Tensor
+    config: _common_pb2.FeatureConfigRef
+    error: _common_pb2.ErrorDetail
+    def __init__(self, id: _Optional[str] = ..., inputs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.ErrorDetail, _Mapping]] = ...) -> None: ...

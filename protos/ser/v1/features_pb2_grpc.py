@@ -59,6 +59,11 @@ class FeaturesStub:
                 request_serializer=ser_dot_v1_dot_features__pb2.BatchExtractRequest.SerializeToString,
                 response_deserializer=ser_dot_v1_dot_features__pb2.BatchExtractResponse.FromString,
                 _registered_method=True)
+        self.ExtractModelInputs = channel.stream_stream(
+                '/ser.v1.Features/ExtractModelInputs',
+                request_serializer=ser_dot_v1_dot_features__pb2.ModelInputsRequest.SerializeToString,
+                response_deserializer=ser_dot_v1_dot_features__pb2.ModelInputsResponse.FromString,
+                _registered_method=True)
 
 
 class FeaturesServicer:
@@ -102,6 +107,19 @@ class FeaturesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtractModelInputs(self, request_iterator, context):
+        """One model's group-independent inputs for many clips (the segments of one call), computed by the
+        same shared code the inference service runs in-process (SER_PIPELINE=services). The first message
+        carries `config` (the model's feature config: ModelInfo.feature_config), every later one `input`
+        (one clip, mixed down; no segments). Clips are computed in chunks of up to 64 and answered in
+        request order, each with the hash of the config actually used. A bad config ends the stream
+        (INVALID_ARGUMENT; FAILED_PRECONDITION when its hash does not match its JSON); a bad clip is that
+        item's error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeaturesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +147,11 @@ def add_FeaturesServicer_to_server(servicer, server):
                     servicer.BatchExtract,
                     request_deserializer=ser_dot_v1_dot_features__pb2.BatchExtractRequest.FromString,
                     response_serializer=ser_dot_v1_dot_features__pb2.BatchExtractResponse.SerializeToString,
+            ),
+            'ExtractModelInputs': grpc.stream_stream_rpc_method_handler(
+                    servicer.ExtractModelInputs,
+                    request_deserializer=ser_dot_v1_dot_features__pb2.ModelInputsRequest.FromString,
+                    response_serializer=ser_dot_v1_dot_features__pb2.ModelInputsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +289,33 @@ class Features:
             '/ser.v1.Features/BatchExtract',
             ser_dot_v1_dot_features__pb2.BatchExtractRequest.SerializeToString,
             ser_dot_v1_dot_features__pb2.BatchExtractResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtractModelInputs(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ser.v1.Features/ExtractModelInputs',
+            ser_dot_v1_dot_features__pb2.ModelInputsRequest.SerializeToString,
+            ser_dot_v1_dot_features__pb2.ModelInputsResponse.FromString,
             options,
             channel_credentials,
             insecure,
