@@ -28,6 +28,7 @@ from shared.registry.onnx_runtime import INT8, ONNX_ARTIFACT, ONNXRUNTIME, TORCH
 from shared.speaker.pca import SpeakerPca
 
 log = logging.getLogger("ser.inference.models")
+Forward = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class LoadedModel:
     batcher: DynamicBatcher
     loaded_at: float
     runtime: str = TORCH  # "torch" or "onnxruntime" (int8 when the card's serving.quantization says so)
+    forward: Forward | None = None  # the batcher's forward pass, unbatched (benchmarks time it alone)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -86,9 +88,6 @@ class LoadedModel:
 
     def retire(self) -> None:
         self.batcher.close()
-
-
-Forward = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
 
 
 def _forward_fn(model: nn.Module, device: str) -> Forward:
@@ -161,4 +160,4 @@ def load_version(registry: ModelRegistry, name: str, version: str, *, device: st
     log.info("loaded %s:%s on %s (%s) in %.2f s", name, version, device, runtime, time.perf_counter() - started,
              extra={"model": name, "version": version, "device": device, "runtime": runtime})
     return LoadedModel(name, version, card, model, input_config, builder, device, tuple(example.shape[1:]),
-                       speaker_pca, vocabulary, batcher, time.time(), runtime)
+                       speaker_pca, vocabulary, batcher, time.time(), runtime, run)
