@@ -77,6 +77,17 @@ def peak_memory_mb(pid: int) -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far, s (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_audio_second(services: list[Service], before: dict[str, float], audio_s: float) -> dict[str, float]:
+    """Each service's CPU seconds per second of call audio over a phase (the capacity model's input)."""
+    return {s.name: round((s.cpu_s() - before[s.name]) / audio_s, 5) for s in services}
+
+
 # ---------------------------------------------------------------------------------------------- model
 def choose_model(name: str, scratch: Path) -> tuple[Path, str, str]:
     """(artifacts dir, model name, note): the registry's model, else an untrained tiny one."""
@@ -118,6 +129,9 @@ class Service:
 
     def peak_mb(self) -> float:
         return peak_memory_mb(self.proc.pid)
+
+    def cpu_s(self) -> float:
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -384,22 +398,29 @@ def bench_batch(env: dict[str, str], logs: Path, scratch: Path, calls: int, call
     settings = Settings.from_env(env)
     import redis
 
-    redis.Redis.from_url(settings.redis_url).flushdb()  # the bench's own scratch DB (SER_BENCH_REDIS_DB)
-    runs, peaks = {}, {}
+    r = redis.Redis.from_url(settings.redis_url)
+    r.flushdb()  # the bench's own scratch DB (SER_BENCH_REDIS_URL)
+    redis_before = int(r.info("memory")["used_memory"])
+    runs, peaks, worker_cpu = {}, {}, 0.0
     for workers in (1, 2):
         started = [start_worker(env, logs, f"{workers}-{k}") for k in range(workers)]
         try:
             wait_workers(settings, workers)
             runs[workers] = run_batch(env, settings, files, 2, scratch / f"batch-out-{workers}")
             print(f"{workers} worker(s): {json.dumps(runs[workers])}", flush=True)
+            worker_cpu += sum(w.cpu_s() for w in started)
             for w in started:
                 peaks[f"celery {w.name}"] = round(w.peak_mb(), 1)
         finally:
             for w in started:
                 w.stop()
     speedup = runs[1]["wall_s"] / runs[2]["wall_s"] if runs[2]["wall_s"] else float("nan")
+    jobs = runs[1]["jobs"] + runs[2]["jobs"]
+    redis_per_job = (int(r.info("memory")["used_memory"]) - redis_before) / jobs
     return {"call_seconds": call_seconds, "one_worker": runs[1], "two_workers": runs[2],
-            "speedup": round(speedup, 2)}, peaks
+            "speedup": round(speedup, 2), "redis_bytes_per_job": round(redis_per_job),
+            "redis_keys_per_job": round(r.dbsize() / jobs, 1), "calls_per_job": calls / 2,
+            "worker_cpu_s_per_audio_s": round(worker_cpu / (2 * calls * call_seconds), 5)}, peaks
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -543,17 +564,26 @@ def main() -> int:
                 health = f"ser.v1.Emotion/{args.model}" if name == "inference" else ""
                 services.append(start_service(name, mode_env, logs, health=health))
             print(f"[{mode}] AnalyzeCall, {args.call_seconds:g} s stereo call x {args.repeats} ...", flush=True)
-            part: dict[str, Any] = {"analyze_call_60s": bench_analyze_call(
-                env["SER_GATEWAY_ADDR"], settings, args.model, args.repeats, budget_s=600,
-                call_seconds=args.call_seconds)}
-            print(json.dumps(part["analyze_call_60s"]), flush=True)
+            before = {s.name: s.cpu_s() for s in services}
+            call = bench_analyze_call(env["SER_GATEWAY_ADDR"], settings, args.model, args.repeats, budget_s=600,
+                                      call_seconds=args.call_seconds)
+            call["cpu_s_per_audio_s"] = cpu_per_audio_second(services, before, (call["calls"] + 1) * call["call_seconds"])
+            part: dict[str, Any] = {"analyze_call_60s": call}
+            print(json.dumps(call), flush=True)
             if stream is None and not args.no_stream:
                 print(f"[{mode}] AnalyzeStream at real-time pace ...", flush=True)
+                before = {s.name: s.cpu_s() for s in services}
                 stream = {**bench_stream(env["SER_GATEWAY_ADDR"], settings, args.model), "pipeline": mode}
+                stream["cpu_s_per_audio_s"] = cpu_per_audio_second(services, before, sf.info(sample_call_path()).duration)
+                print(json.dumps(stream), flush=True)
             if batch is None and args.calls > 0:
                 print(f"[{mode}] batch analysis of {args.calls} calls, 1 then 2 workers ...", flush=True)
+                before = {s.name: s.cpu_s() for s in services}
                 batch, worker_peaks = bench_batch(mode_env, logs, scratch, args.calls, args.batch_call_seconds)
                 batch["pipeline"] = mode
+                batch["cpu_s_per_audio_s"] = {
+                    **cpu_per_audio_second(services, before, 2 * args.calls * args.batch_call_seconds),
+                    "worker": batch.pop("worker_cpu_s_per_audio_s")}
                 peaks.update(worker_peaks)
             peaks.update({f"{s.name} ({mode})": round(s.peak_mb(), 1) for s in services})
         finally:
