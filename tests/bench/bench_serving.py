@@ -83,9 +83,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_per_audio_second(services: list[Service], before: dict[str, float], audio_s: float) -> dict[str, float]:
-    """Each service's CPU seconds per second of call audio over a phase (the capacity model's input)."""
-    return {s.name: round((s.cpu_s() - before[s.name]) / audio_s, 5) for s in services}
+def cpu_per_audio_second(services: list[Service], before: dict[str, float], audio_s: float,
+                         idle: dict[str, float] | None = None, wall_s: float = 0.0) -> dict[str, float]:
+    """Each service's CPU seconds per second of call audio over a phase (the capacity model's input),
+    less ``idle`` CPU seconds per second x ``wall_s`` (what the process burns with no work at all)."""
+    idle = idle or {}
+    return {s.name: round(max(0.0, s.cpu_s() - before[s.name] - idle.get(s.name, 0.0) * wall_s) / audio_s, 5)
+            for s in services}
+
+
+def idle_cpu_rate(services: list[Service], seconds: float = 5.0) -> dict[str, float]:
+    """CPU seconds per second each process uses while nothing is asked of it (health, pollers, threads)."""
+    before = {s.name: s.cpu_s() for s in services}
+    time.sleep(seconds)
+    return {s.name: round((s.cpu_s() - before[s.name]) / seconds, 5) for s in services}
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -572,9 +583,12 @@ def main() -> int:
             print(json.dumps(call), flush=True)
             if stream is None and not args.no_stream:
                 print(f"[{mode}] AnalyzeStream at real-time pace ...", flush=True)
-                before = {s.name: s.cpu_s() for s in services}
+                idle = idle_cpu_rate(services)
+                before, wall = {s.name: s.cpu_s() for s in services}, time.perf_counter()
                 stream = {**bench_stream(env["SER_GATEWAY_ADDR"], settings, args.model), "pipeline": mode}
-                stream["cpu_s_per_audio_s"] = cpu_per_audio_second(services, before, sf.info(sample_call_path()).duration)
+                stream["cpu_s_per_audio_s"] = cpu_per_audio_second(services, before, sf.info(sample_call_path()).duration,
+                                                                   idle, time.perf_counter() - wall)
+                stream["idle_cpu_s_per_s"] = idle
                 print(json.dumps(stream), flush=True)
             if batch is None and args.calls > 0:
                 print(f"[{mode}] batch analysis of {args.calls} calls, 1 then 2 workers ...", flush=True)
