@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -411,7 +412,6 @@ def bench_batch(env: dict[str, str], logs: Path, scratch: Path, calls: int, call
 
     r = redis.Redis.from_url(settings.redis_url)
     r.flushdb()  # the bench's own scratch DB (SER_BENCH_REDIS_URL)
-    redis_before = int(r.info("memory")["used_memory"])
     runs, peaks, worker_cpu = {}, {}, 0.0
     for workers in (1, 2):
         started = [start_worker(env, logs, f"{workers}-{k}") for k in range(workers)]
@@ -427,10 +427,11 @@ def bench_batch(env: dict[str, str], logs: Path, scratch: Path, calls: int, call
                 w.stop()
     speedup = runs[1]["wall_s"] / runs[2]["wall_s"] if runs[2]["wall_s"] else float("nan")
     jobs = runs[1]["jobs"] + runs[2]["jobs"]
-    redis_per_job = (int(r.info("memory")["used_memory"]) - redis_before) / jobs
+    keys = list(r.scan_iter(count=1000))
+    redis_per_job = sum(int(r.memory_usage(k) or 0) for k in keys) / jobs  # what the jobs left in Redis
     return {"call_seconds": call_seconds, "one_worker": runs[1], "two_workers": runs[2],
             "speedup": round(speedup, 2), "redis_bytes_per_job": round(redis_per_job),
-            "redis_keys_per_job": round(r.dbsize() / jobs, 1), "calls_per_job": calls / 2,
+            "redis_keys_per_job": round(len(keys) / jobs, 1), "calls_per_job": calls / 2,
             "worker_cpu_s_per_audio_s": round(worker_cpu / (2 * calls * call_seconds), 5)}, peaks
 
 
@@ -612,6 +613,8 @@ def main() -> int:
                 for s in extra:
                     s.stop()
             print(json.dumps(part["long_call"]), flush=True)
+            peaks.update({f"{name} ({mode}, {args.long_minutes:g} min call)": mb
+                          for name, mb in part["long_call"]["peak_rss_mb"].items()})
         pipelines[mode] = part
 
     predict: list[dict[str, Any]] = []
@@ -641,8 +644,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with other work while measured), "
                    f"{platform.python_implementation()} {platform.python_version()}",
         "load_average": load, "device": "cuda" if torch.cuda.is_available() else "cpu", "model": note,
-        "command": "python " + " ".join([str(Path(sys.argv[0]).relative_to(REPO)) if Path(sys.argv[0]).is_absolute()
-                                         else sys.argv[0], *sys.argv[1:]]),
+        "command": "python " + shlex.join(["tests/bench/bench_serving.py", *sys.argv[1:]]),
         "pipelines": pipelines, "skipped_pipelines": skipped, "predict": predict, "batch": batch, "stream": stream,
         "peak_memory_mb": peaks, "wall_s": round(time.perf_counter() - started, 1),
         "notes": [f"services ran with SER_GRPC_WORKERS={env['SER_GRPC_WORKERS']}, SER_MAX_QUEUE_DELAY_MS "
