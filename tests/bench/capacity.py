@@ -156,6 +156,15 @@ def plan(serving: dict[str, Any], a: Assumptions, k8s: Path = K8S) -> list[Scena
     return [live_scenario(serving, a, requests), batch_scenario(serving, a, requests)]
 
 
+def combined_pods(scenarios: list[Scenario]) -> dict[str, int]:
+    """Pods per service with every scenario's load at once (the HPAs' maxReplicas)."""
+    out: dict[str, int] = {}
+    for sc in scenarios:
+        for s in sc.services:
+            out[s.service] = out.get(s.service, 0) + s.pods
+    return dict(sorted(out.items()))
+
+
 def markdown(scenarios: list[Scenario], a: Assumptions, source: str) -> str:
     lines = [f"Computed by `python tests/bench/capacity.py` from `{source}`.", ""]
     for sc in scenarios:
@@ -172,6 +181,8 @@ def markdown(scenarios: list[Scenario], a: Assumptions, source: str) -> str:
                   + (f" of job records ({a.job_retention_days:g} days kept)." if sc.redis_mb else
                      " beyond its base (live calls keep no state in Redis)."), ""]
         lines += [f"- {n}" for n in sc.notes]
+    both = combined_pods(scenarios)
+    lines += ["", "**Both loads at once** (pods): " + ", ".join(f"{k} {v}" for k, v in both.items()) + "."]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -188,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     serving = json.loads(args.serving.read_text(encoding="utf-8"))
     scenarios = plan(serving, a, args.k8s)
     if args.json:
-        print(json.dumps([{**asdict(s), "total_cores": s.total_cores, "total_pods": s.total_pods} for s in scenarios],
-                         indent=2))
+        print(json.dumps({"scenarios": [{**asdict(s), "total_cores": s.total_cores, "total_pods": s.total_pods}
+                                        for s in scenarios], "combined_pods": combined_pods(scenarios)}, indent=2))
     else:
         source = args.serving.relative_to(REPO) if args.serving.is_relative_to(REPO) else args.serving
         print(markdown(scenarios, a, str(source)))

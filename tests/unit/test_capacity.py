@@ -69,8 +69,27 @@ def test_the_script_prints_the_table_and_takes_other_assumptions(k8s, tmp_path, 
     serving = tmp_path / "serving.json"
     serving.write_text(json.dumps(SERVING))
     assert main(["--serving", str(serving), "--k8s", str(k8s), "--live-calls", "2000", "--json"]) == 0
-    live, _ = json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out)
+    live = printed["scenarios"][0]
+    # 167 live + 261 batch inference pods; the worker runs batch only (21), preprocess 2 + 2
+    assert printed["combined_pods"]["inference"] == 167 + 261 and printed["combined_pods"]["worker"] == 21
     assert live["audio_s_per_s"] == 2000 and live["services"][1]["service"] == "inference"
     assert live["services"][1]["pods"] == 167  # 100 cores / 0.6 = 166.7
     assert main(["--serving", str(serving), "--k8s", str(k8s)]) == 0
-    assert "| inference | 0.0500 | 50.0 | 83.3 | 1 | 84 |" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "| inference | 0.0500 | 50.0 | 83.3 | 1 | 84 |" in table and "inference 345" in table  # 84 + 261
+
+
+def test_the_hpas_in_the_manifests_follow_the_published_benchmark():
+    """maxReplicas = the pods for both loads at once, from the committed serving.json: rerun
+    `python tests/bench/capacity.py` after a benchmark and update k8s/base/{gateway,inference}.yaml."""
+    import yaml
+
+    from tests.bench.capacity import K8S, SERVING_JSON, combined_pods
+
+    pods = combined_pods(plan(json.loads(SERVING_JSON.read_text()), Assumptions()))
+    for name in ("gateway", "inference"):
+        hpa = next(d for d in yaml.safe_load_all((K8S / f"{name}.yaml").read_text())
+                   if d and d["kind"] == "HorizontalPodAutoscaler")
+        assert hpa["spec"]["maxReplicas"] == pods[name], name
+        assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
