@@ -115,13 +115,20 @@ def time_forward(model: LoadedModel, x: np.ndarray, speaker: np.ndarray | None, 
     return out
 
 
-def time_predict(model: LoadedModel, inputs: Inputs, requests: list[emotion_pb2.PredictRequest]) -> list[float]:
-    """In-process Predict of one clip (group of one, as a lone Predict): decode, features, speaker, forward."""
-    out = []
-    for request in requests:
-        started = time.perf_counter()
-        model.forward(*inputs.build(model, [request]), None)
-        out.append(1000 * (time.perf_counter() - started))
+def time_predicts(models: dict[str, LoadedModel], inputs: Inputs, requests: list[emotion_pb2.PredictRequest]
+                  ) -> dict[str, list[float]]:
+    """In-process Predict of one clip (group of one, as a lone Predict): decode, features, speaker, forward;
+    ms per runtime. The runtimes take turns on each clip, in a rotating order, after one warm-up each,
+    so the machine's changing load and any first-call costs fall on all of them alike."""
+    names = list(models)
+    for m in models.values():
+        m.forward(*inputs.build(m, requests[:1]), None)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for k, request in enumerate(requests):
+        for name in names[k % len(names):] + names[: k % len(names)]:
+            started = time.perf_counter()
+            models[name].forward(*inputs.build(models[name], [request]), None)
+            out[name].append(1000 * (time.perf_counter() - started))
     return out
 
 
@@ -174,11 +181,12 @@ def main() -> int:
     truth = [i.label for i in items]
     reference = loaded["torch"].forward(x, speaker, None)
     rows: dict[str, dict[str, Any]] = {}
+    predicts = time_predicts(loaded, inputs, requests[: args.latency_clips])
     for rt, m in loaded.items():
         probs = m.forward(x, speaker, None)
         predicted = [m.labels[k] for k in probs.argmax(axis=1)]
         forward = time_forward(m, x, speaker, 200)
-        predict = time_predict(m, inputs, requests[: args.latency_clips])
+        predict = predicts[rt]
         artifact = (registry.artifact_path(m.name, m.version, "onnx") if "onnx" in m.card.side_artifacts
                     else registry.resolve(m.name, m.version)[1] / "model.safetensors")
         rows[rt] = {"served_as": m.runtime, "uar": round(uar(truth, predicted, m.labels), 4),
@@ -208,7 +216,8 @@ def main() -> int:
                   "comparison between runtimes on the same inputs is what this measures",
                   "forward = the loaded model's forward pass on one utterance's input (batch 1, 1 thread); "
                   "in-process Predict = the inference service's input path for one clip as a lone request "
-                  "(decode, eGeMAPS functionals, GE2E speaker embedding + PCA, forward), without gRPC",
+                  "(decode, eGeMAPS functionals, GE2E speaker embedding + PCA, forward), without gRPC; the runtimes take "
+                  "turns on each clip",
                   "ONNX Runtime: CPUExecutionProvider (no GPU on this machine)"],
     }
     (results_path("runtime.json")).write_text(json.dumps(result, indent=2))

@@ -92,4 +92,4 @@ def test_the_hpas_in_the_manifests_follow_the_published_benchmark():
         hpa = next(d for d in yaml.safe_load_all((K8S / f"{name}.yaml").read_text())
                    if d and d["kind"] == "HorizontalPodAutoscaler")
         assert hpa["spec"]["maxReplicas"] == pods[name], name
-        assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 60
+        assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == round(100 * Assumptions().live_utilisation)
