@@ -107,11 +107,12 @@ def _onnx_forward(registry: ModelRegistry, name: str, version: str, model: nn.Mo
     """The card's ONNX artifact; a card without one (SER_RUNTIME=onnxruntime on a torch card) is exported
     now, and refused (ConfigMismatch) if ONNX Runtime's posteriors are not within 1e-4 of torch's."""
     if ONNX_ARTIFACT in card.side_artifacts:
-        path = registry.artifact_path(name, version, ONNX_ARTIFACT)
-    else:
-        path = Path(tempfile.mkdtemp(prefix="ser-onnx-")) / f"{name}-{version}.onnx"
+        return OnnxForward(registry.artifact_path(name, version, ONNX_ARTIFACT), device=device,
+                           threads=torch.get_num_threads())
+    with tempfile.TemporaryDirectory(prefix="ser-onnx-") as tmp:  # the session keeps the graph in memory
+        path = Path(tmp) / f"{name}-{version}.onnx"
         export_onnx(model, card, path)
-    return OnnxForward(path, device=device, threads=torch.get_num_threads())
+        return OnnxForward(path, device=device, threads=torch.get_num_threads())
 
 
 def load_version(registry: ModelRegistry, name: str, version: str, *, device: str, config: InferenceConfig,
