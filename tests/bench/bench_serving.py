@@ -481,11 +481,12 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{lc['real_time_factor']} | - | {lc['x_real_time']} | {lc['segments']} |")
     for mode in result["skipped_pipelines"]:
         lines.append(f"| {mode} | skipped: this code has no SER_PIPELINE={mode} yet | | | | | | | |")
-    lines += ["", f"## Predict, one {UTTERANCE_SECONDS:g} s utterance per request", "",
-              "Raw PCM in, so the inference service decodes, computes the features and the speaker embedding, then "
-              "batches the forward pass. Max batch 1 = dynamic batching off.", "",
-              "| runtime | max batch | clients | requests | req/s | p50 ms | p95 ms | mean batch | errors |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    if result["predict"]:
+        lines += ["", f"## Predict, one {UTTERANCE_SECONDS:g} s utterance per request", "",
+                  "Raw PCM in, so the inference service decodes, computes the features and the speaker embedding, then "
+                  "batches the forward pass. Max batch 1 = dynamic batching off.", "",
+                  "| runtime | max batch | clients | requests | req/s | p50 ms | p95 ms | mean batch | errors |",
+                  "|---|---|---|---|---|---|---|---|---|"]
     for row in result["predict"]:
         lines.append(f"| {row['runtime']} | {row['max_batch_size']} | {row['clients']} | {row['requests']} | "
                      f"{row['throughput_rps']} | {row['latency_ms']['p50']} | {row['latency_ms']['p95']} | "
