@@ -66,14 +66,14 @@ def export_model(registry: ModelRegistry, args: argparse.Namespace) -> None:
     model, card = registry.load(name, version)
     target = Path(args.onnx)
     report = export_onnx(model, card, target, opset=args.opset, tolerance=args.tolerance)
-    if args.int8:
-        quantised = quantize_int8(target, target.with_suffix(".int8.onnx"))
-        print(f"wrote {quantised} (dynamic int8): max |posterior diff| vs torch "
-              f"{posterior_gap(model, card, quantised):.2e}")
     print(f"wrote {target} ({report.model}, opset {report.opset}, inputs "
           + ", ".join(f"{k} {v}" for k, v in report.inputs.items()) + ")")
     verdict = "PASSED" if report.validated else "NOT VALIDATED"
     print(f"fp32 {report.validation}; tolerance {report.tolerance:g}: {verdict}")
+    if args.int8:
+        quantised = quantize_int8(target, target.with_suffix(".int8.onnx"))
+        print(f"wrote {quantised} (dynamic int8): max |posterior diff| vs torch "
+              f"{posterior_gap(model, card, quantised):.2e}")
 
 
 def metric_of(card: ModelCard, key: str = "uar") -> str:

@@ -26,7 +26,7 @@ from shared.registry.onnx_export import (
     random_inputs,
 )
 from shared.registry.onnx_runtime import INT8, ONNX_ARTIFACT, ONNXRUNTIME, OnnxForward, quantize_int8
-from shared.registry.store import ModelRef, ModelRegistry
+from shared.registry.store import DEFAULT_ALIAS, ModelRef, ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,19 @@ def posterior_gap(model: torch.nn.Module, card: ModelCard, path: Path, seed: int
 
 def publish_onnx(registry: ModelRegistry, name: str, version: str, *, int8: bool = False, as_name: str | None = None,
                  alias: str | None = None, tolerance: float = DEFAULT_TOLERANCE) -> tuple[ModelRef, OnnxExport]:
-    """A new version of ``as_name`` (default ``name``) serving ``name:version`` with ONNX Runtime."""
+    """A new version of ``as_name`` (default ``name``) serving ``name:version`` with ONNX Runtime; ``alias``
+    moves to it (a model name that is new gets ``default``)."""
     model, card = registry.load(name, version)
+    target = as_name or name
+    if alias is None and target not in registry.names():
+        alias = DEFAULT_ALIAS  # a new model name gets a default version, as `ser models show NAME` expects
     side = {key: registry.artifact_path(name, card.version, key) for key in card.side_artifacts
             if key != ONNX_ARTIFACT}
     with tempfile.TemporaryDirectory(prefix="ser-onnx-") as tmp:
         export = export_for_serving(model, card, Path(tmp), int8=int8, tolerance=tolerance)
         serving = {**export.serving, "exported_from": f"{card.name or name}:{card.version}"}
         new_card = card.replace(side_artifacts={}, serving=serving)
-        ref = registry.publish(model, new_card, name=as_name or name, artifacts={**side, ONNX_ARTIFACT: export.path},
+        ref = registry.publish(model, new_card, name=target, artifacts={**side, ONNX_ARTIFACT: export.path},
                                alias=alias)
     return ref, OnnxExport(ref.path / registry.card(ref.name, ref.version).side_artifacts[ONNX_ARTIFACT].path,
                            export.report, serving)

@@ -67,3 +67,11 @@ def test_export_publish_makes_a_version_served_by_onnxruntime(registry, capsys):
     assert registry.artifact_path("default", "2", "onnx").suffix == ".onnx"
     assert registry.card("default", "default").version == "1", "the default alias did not move"
     assert main(["models", "export", "default", "--onnx", "x.onnx", "--alias", "a"]) == 2  # --alias needs --publish
+
+
+def test_export_publish_under_a_new_name_makes_it_that_names_default(registry, capsys):
+    publish_tiny(registry.root)
+    assert main(["models", "export", "default", "--publish", "--as", "fast"]) == 0
+    card = registry.card("fast")  # the default alias
+    assert (card.name, card.version, card.serving["quantization"]) == ("fast", "1", "none")
+    assert card.serving["max_abs_diff_probs"] <= 1e-4
