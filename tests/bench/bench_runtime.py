@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -206,7 +207,7 @@ def main() -> int:
         "load_average": " ".join(f"{v:.2f}" for v in load),
         "model": f"{name}:{card.version} ({card.architecture}, {card.num_parameters:,} params, {card.protocol})",
         "clips": len(items), "sample": f"{args.per_corpus} per corpus from {args.corpora}, seed {args.seed}",
-        "command": f"python tests/bench/bench_runtime.py --per-corpus {args.per_corpus}",
+        "command": "python " + shlex.join(["tests/bench/bench_runtime.py", *sys.argv[1:]]),
         "runtimes": rows, "int8_uar_drop_points": round(100 * drop, 2), "int8_ships": ships,
         "int8_verdict": (f"UAR drop {100 * drop + 0.0:.2f} points "
                          + ("< 0.5: fit to ship" if ships else ">= 0.5: NOT shipped")),
