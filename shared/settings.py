@@ -214,6 +214,8 @@ ENV_DOCS: dict[str, str] = {
     "SER_JOB_LEASE_S": "job lease TTL: a redelivered job takes over this long after its holder died (default 30)",
     "SER_DEFAULT_MODEL": "registry model served for an empty model name (default 'default')",
     "SER_MAX_BATCH_SIZE": "most requests one inference forward pass combines (default 32)",
+    "SER_RUNTIME": "inference runtime, torch or onnxruntime, overriding each model card's serving.runtime "
+                   "(default: the card's, else torch)",
     "SER_MAX_QUEUE_DELAY_MS": "longest an inference request waits for others to join its batch, ms (default 5)",
     "SER_MAX_QUEUE": "inference requests waiting per model before RESOURCE_EXHAUSTED (default 256)",
     "SER_REGISTRY_POLL_S": "how often inference checks the registry for new versions/aliases, s (default 2)",

@@ -186,9 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     m = msub.add_parser("promote", help="point an alias (default: 'default') at a version")
     m.add_argument("ref", help="NAME:VERSION")
     m.add_argument("--alias", default="default")
-    m = msub.add_parser("export", help="export a model to ONNX, validated against torch")
+    m = msub.add_parser("export", help="export a model to ONNX, validated against torch; --publish serves it "
+                                       "with onnxruntime as a new registry version")
     m.add_argument("ref", help="NAME[:VERSION_OR_ALIAS]")
-    m.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write it (a .json report goes beside)")
+    out = m.add_mutually_exclusive_group(required=True)
+    out.add_argument("--onnx", metavar="OUT.onnx", help="where to write it (a .json report goes beside)")
+    out.add_argument("--publish", action="store_true",
+                     help="publish a new version whose card says serving.runtime=onnxruntime, the graph as its artifact")
+    m.add_argument("--int8", action="store_true", help="dynamic int8 quantisation (onnxruntime quantize_dynamic)")
+    m.add_argument("--as", dest="as_name", default=None, help="with --publish: the model name (default: the same)")
+    m.add_argument("--alias", default=None, help="with --publish: point this alias at the new version")
     m.add_argument("--opset", type=int, default=17)
     m.add_argument("--tolerance", type=float, default=1e-4, help="max |logit difference| ONNX Runtime vs torch")
     m = msub.add_parser("bundle", help="copy a version into the repository's bundled registry (what ships)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from shared.errors import SpecError
 from shared.registry.card import ModelCard
-from shared.registry.store import ModelEntry
+from shared.registry.store import ModelEntry, ModelRegistry
 from shared.settings import Settings
 
 
@@ -22,8 +22,6 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         from services.cli.experiments import list_architectures
 
         return list_architectures()
-    from shared.registry.store import ModelRegistry
-
     registry = ModelRegistry(settings.artifacts_dir / "registry")
     if args.models_command == "list":
         entries = registry.list()
@@ -44,17 +42,38 @@ def run_models(args: argparse.Namespace, settings: Settings) -> int:
         name, version = split_ref(args.ref)
         print(f"bundled {name}:{version} as {args.as_name}: {bundle(registry, name, version, as_name=args.as_name)}")
     elif args.models_command == "export":
-        from shared.registry.onnx_export import export_onnx
-
-        name, version = split_ref(args.ref)
-        model, card = registry.load(name, version)
-        report = export_onnx(model, card, Path(args.onnx), opset=args.opset, tolerance=args.tolerance)
-        print(f"wrote {args.onnx} ({report.model}, opset {report.opset}, inputs "
-              + ", ".join(f"{k} {v}" for k, v in report.inputs.items()) + ")")
-        verdict = "PASSED" if report.validated else "NOT VALIDATED"
-        print(f"{report.validation}; tolerance {report.tolerance:g}: {verdict} "
-              f"(details in {Path(args.onnx).with_suffix('.json')})")
+        export_model(registry, args)
     return 0
+
+
+def export_model(registry: ModelRegistry, args: argparse.Namespace) -> None:
+    """``--onnx PATH``: a validated file (``--int8``: also PATH.int8.onnx); ``--publish``: a registry version."""
+    from shared.registry.onnx_export import export_onnx
+    from shared.registry.onnx_publish import posterior_gap, publish_onnx
+    from shared.registry.onnx_runtime import quantize_int8
+
+    name, version = split_ref(args.ref)
+    if args.publish:
+        ref, export = publish_onnx(registry, name, version, int8=args.int8, as_name=args.as_name, alias=args.alias,
+                                   tolerance=args.tolerance)
+        serving = export.serving
+        print(f"published {ref} serving {serving['exported_from']} with onnxruntime (quantization "
+              f"{serving['quantization']}; max |posterior diff| vs torch {serving['max_abs_diff_probs']:.2e})"
+              + (f", alias {args.alias}" if args.alias else ""))
+        return
+    if args.as_name or args.alias:
+        raise SpecError("--as and --alias go with --publish")
+    model, card = registry.load(name, version)
+    target = Path(args.onnx)
+    report = export_onnx(model, card, target, opset=args.opset, tolerance=args.tolerance)
+    print(f"wrote {target} ({report.model}, opset {report.opset}, inputs "
+          + ", ".join(f"{k} {v}" for k, v in report.inputs.items()) + ")")
+    verdict = "PASSED" if report.validated else "NOT VALIDATED"
+    print(f"fp32 {report.validation}; tolerance {report.tolerance:g}: {verdict}")
+    if args.int8:
+        quantised = quantize_int8(target, target.with_suffix(".int8.onnx"))
+        print(f"wrote {quantised} (dynamic int8): max |posterior diff| vs torch "
+              f"{posterior_gap(model, card, quantised):.2e}")
 
 
 def metric_of(card: ModelCard, key: str = "uar") -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shared.errors import SpecError
+from shared.registry.onnx_runtime import check_runtime
 
 ENV_DOCS: dict[str, str] = {
     "SER_DEFAULT_MODEL": "registry model served for an empty model name (default 'default')",
@@ -16,6 +17,7 @@ ENV_DOCS: dict[str, str] = {
     "SER_METRICS_PORT": "Prometheus HTTP port; unset or empty = no metrics endpoint, 0 = any free port",
     "SER_PRELOAD_MODELS": "1: load every model's default version at start (default 1)",
     "SER_FEATURE_THREADS": "threads computing utterance functionals (openSMILE) per call (default 2)",
+    "SER_RUNTIME": "torch | onnxruntime: overrides the model card's serving.runtime (default: the card's, else torch)",
 }
 
 
@@ -29,8 +31,11 @@ class InferenceConfig:
     metrics_port: int | None = None
     preload: bool = True
     feature_threads: int = 2
+    runtime: str = ""  # "" = each model card's serving.runtime
 
     def __post_init__(self) -> None:
+        if self.runtime:
+            check_runtime(self.runtime)
         if self.feature_threads < 1:
             raise SpecError(f"feature_threads must be >= 1, got {self.feature_threads}")
         if self.max_batch_size < 1 or self.max_queue < 1:
@@ -52,6 +57,7 @@ class InferenceConfig:
                 metrics_port=int(port) if port.strip() else None,
                 preload=env.get("SER_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
                 feature_threads=int(env.get("SER_FEATURE_THREADS", "2")),
+                runtime=env.get("SER_RUNTIME", "").strip(),
             )
         except ValueError as exc:
             raise SpecError(f"bad inference setting: {exc}") from exc

@@ -6,9 +6,11 @@ while requests already queued on the old one finish there.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,9 +23,12 @@ from shared.features.bovw import BovwVocabulary
 from shared.features.inputs import InputBuilder, ModelInputConfig
 from shared.models.base import forward_batch
 from shared.registry import ModelCard, ModelRegistry
+from shared.registry.onnx_export import export_onnx
+from shared.registry.onnx_runtime import INT8, ONNX_ARTIFACT, ONNXRUNTIME, TORCH, OnnxForward, serving_runtime
 from shared.speaker.pca import SpeakerPca
 
 log = logging.getLogger("ser.inference.models")
+Forward = Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class LoadedModel:
     vocabulary: BovwVocabulary | None
     batcher: DynamicBatcher
     loaded_at: float
+    runtime: str = TORCH  # "torch" or "onnxruntime" (int8 when the card's serving.quantization says so)
+    forward: Forward | None = None  # the batcher's forward pass, unbatched (benchmarks time it alone)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -83,7 +90,7 @@ class LoadedModel:
         self.batcher.close()
 
 
-def _forward_fn(model: nn.Module, device: str) -> Callable[[np.ndarray, np.ndarray | None, np.ndarray | None], np.ndarray]:
+def _forward_fn(model: nn.Module, device: str) -> Forward:
     def run(x: np.ndarray, speaker: np.ndarray | None, bovw: np.ndarray | None) -> np.ndarray:
         def tensor(a: np.ndarray | None) -> torch.Tensor | None:
             return None if a is None else torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
@@ -93,6 +100,19 @@ def _forward_fn(model: nn.Module, device: str) -> Callable[[np.ndarray, np.ndarr
             return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
     return run
+
+
+def _onnx_forward(registry: ModelRegistry, name: str, version: str, model: nn.Module, card: ModelCard,
+                  device: str) -> OnnxForward:
+    """The card's ONNX artifact; a card without one (SER_RUNTIME=onnxruntime on a torch card) is exported
+    now, and refused (ConfigMismatch) if ONNX Runtime's posteriors are not within 1e-4 of torch's."""
+    if ONNX_ARTIFACT in card.side_artifacts:
+        return OnnxForward(registry.artifact_path(name, version, ONNX_ARTIFACT), device=device,
+                           threads=torch.get_num_threads())
+    with tempfile.TemporaryDirectory(prefix="ser-onnx-") as tmp:  # the session keeps the graph in memory
+        path = Path(tmp) / f"{name}-{version}.onnx"
+        export_onnx(model, card, path)
+        return OnnxForward(path, device=device, threads=torch.get_num_threads())
 
 
 def load_version(registry: ModelRegistry, name: str, version: str, *, device: str, config: InferenceConfig,
@@ -105,7 +125,10 @@ def load_version(registry: ModelRegistry, name: str, version: str, *, device: st
     if input_config.hash() != card.feature_config_hash:
         raise ConfigMismatch(f"{name}:{version}: feature config hashes to {input_config.hash()}, "
                              f"the card records {card.feature_config_hash}")
-    model = model.to(device).eval()
+    runtime = serving_runtime(card, config.runtime)
+    # exported before the model moves: the export runs on CPU, and ORT keeps no torch model on the GPU
+    onnx = _onnx_forward(registry, name, version, model, card, device) if runtime == ONNXRUNTIME else None
+    model = (model.to(device) if onnx is None else model).eval()
     encoder = card.training.get("speaker_encoder") or "ge2e"
     if card.uses_speaker and encoder != "ge2e":
         raise ConfigMismatch(f"{name}:{version} was trained with speaker encoder {encoder!r}; "
@@ -124,7 +147,9 @@ def load_version(registry: ModelRegistry, name: str, version: str, *, device: st
                                       expect_width=int(getattr(model, "speaker_dim", 0)) or None)
     if card.uses_bovw and "bovw_vocabulary" in card.side_artifacts:
         vocabulary = BovwVocabulary.load(registry.artifact_path(name, version, "bovw_vocabulary"))
-    run = _forward_fn(model, device)
+    run: Forward = onnx if onnx is not None else _forward_fn(model, device)
+    if onnx is not None and card.serving.get("quantization") == INT8:
+        runtime = f"{ONNXRUNTIME}-int8"
     # warm-up: a load that cannot run fails here, not on the first request
     run(example,
         np.zeros((1, int(getattr(model, "speaker_dim", 1))), np.float32) if card.uses_speaker else None,
@@ -133,7 +158,7 @@ def load_version(registry: ModelRegistry, name: str, version: str, *, device: st
     batcher = DynamicBatcher(run, max_batch_size=config.max_batch_size, max_delay_s=config.max_queue_delay_ms / 1000.0,
                              max_queue=config.max_queue, name=f"{name}:{version}",
                              observe=lambda stats: observe(labels, stats))
-    log.info("loaded %s:%s on %s in %.2f s", name, version, device, time.perf_counter() - started,
-             extra={"model": name, "version": version, "device": device})
+    log.info("loaded %s:%s on %s (%s) in %.2f s", name, version, device, runtime, time.perf_counter() - started,
+             extra={"model": name, "version": version, "device": device, "runtime": runtime})
     return LoadedModel(name, version, card, model, input_config, builder, device, tuple(example.shape[1:]),
-                       speaker_pca, vocabulary, batcher, time.time())
+                       speaker_pca, vocabulary, batcher, time.time(), runtime, run)

@@ -51,7 +51,7 @@ class ArtifactRef:
 class ModelCard:
     """See the module docstring. ``name``/``version`` are filled in by ``ModelRegistry.publish``.
 
-    ``side_artifacts`` keys in use: ``speaker_pca``, ``bovw_vocabulary``, ``normalization``.
+    ``side_artifacts`` keys in use: ``speaker_pca``, ``bovw_vocabulary``, ``normalization``, ``onnx``.
     ``licence`` must carry over the training corpora's terms (e.g. non-commercial).
     """
 
@@ -78,6 +78,8 @@ class ModelCard:
     pretrained: str = FROM_SCRATCH
     licence: str = ""
     notes: str = ""
+    # how to serve it: {"runtime": "torch" | "onnxruntime", "quantization": "dynamic-int8", ...}; empty = torch
+    serving: dict[str, Any] = field(default_factory=dict, hash=False)
     card_version: int = CARD_VERSION
 
     def __post_init__(self) -> None:

@@ -22,11 +22,14 @@ def main() -> int:
         ("features", ["bench_features.py"], True),
         ("corpus counts", ["check_corpora.py"], has_corpora),
         ("classical baseline", ["bench_baseline.py"], has_corpora),
-        ("serving", ["bench_serving.py"], (HERE / "bench_serving.py").exists()),
+        ("runtime: torch vs onnxruntime fp32/int8", ["bench_runtime.py"], has_corpora),
+        ("serving", ["bench_serving.py"], True),
+        ("capacity (from serving.json)", ["capacity.py"], True),
         ("models", ["bench_models.py"], has_corpora and os.environ.get("SER_BENCH_MODELS") == "1"),
     ]
     failed = []
-    env = {**os.environ, "SER_CORPORA": str(corpora)}
+    # benchmarks that use tests.helpers.results_path publish into tests/bench/results under `make bench`
+    env = {"SER_PUBLISH_RESULTS": "1", **os.environ, "SER_CORPORA": str(corpora)}
     for name, argv, enabled in plan:
         if not enabled:
             print(f"== {name}: skipped (needs {'corpora at ' + str(corpora) if not has_corpora else 'SER_BENCH_MODELS=1'})")

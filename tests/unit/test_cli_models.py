@@ -46,3 +46,32 @@ def test_export_writes_a_validated_onnx_model_and_its_report(registry, tmp_path,
     assert report["validated"] and report["max_abs_diff"] <= report["tolerance"]
     assert report["feature_config_hash"] == registry.card("default").feature_config_hash
     assert main(["models", "export", "missing", "--onnx", str(out)]) == 2
+
+
+def test_export_int8_writes_a_quantised_graph_beside_the_fp32_one(registry, tmp_path, capsys):
+    publish_tiny(registry.root)
+    out = tmp_path / "tiny.onnx"
+    assert main(["models", "export", "default", "--onnx", str(out), "--int8"]) == 0
+    printed = capsys.readouterr().out
+    quantised = tmp_path / "tiny.int8.onnx"
+    assert quantised.stat().st_size < 0.6 * out.stat().st_size and "dynamic int8" in printed
+
+
+def test_export_publish_makes_a_version_served_by_onnxruntime(registry, capsys):
+    publish_tiny(registry.root)
+    assert main(["models", "export", "default", "--publish", "--int8", "--alias", "fast"]) == 0
+    assert "published default:2" in capsys.readouterr().out
+    card = registry.card("default", "fast")
+    assert card.version == "2" and card.serving["runtime"] == "onnxruntime"
+    assert card.serving["quantization"] == "dynamic-int8" and card.serving["exported_from"] == "default:1"
+    assert registry.artifact_path("default", "2", "onnx").suffix == ".onnx"
+    assert registry.card("default", "default").version == "1", "the default alias did not move"
+    assert main(["models", "export", "default", "--onnx", "x.onnx", "--alias", "a"]) == 2  # --alias needs --publish
+
+
+def test_export_publish_under_a_new_name_makes_it_that_names_default(registry, capsys):
+    publish_tiny(registry.root)
+    assert main(["models", "export", "default", "--publish", "--as", "fast"]) == 0
+    card = registry.card("fast")  # the default alias
+    assert (card.name, card.version, card.serving["quantization"]) == ("fast", "1", "none")
+    assert card.serving["max_abs_diff_probs"] <= 1e-4
