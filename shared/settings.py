@@ -84,11 +84,16 @@ class Settings:
     webhook_allow: tuple[str, ...] = ()
     webhook_attempts: int = 8
     webhook_backoff_s: float = 2.0
+    job_retention_days: float = 7.0
     pipeline: str = "inprocess"
 
     def __post_init__(self) -> None:
         if self.pipeline not in PIPELINES:
             raise ValueError(f"SER_PIPELINE must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
+
+    @property
+    def job_retention_s(self) -> float:
+        return self.job_retention_days * 24 * 3600
 
     def address(self, service: str) -> str:
         try:
@@ -136,6 +141,7 @@ class Settings:
             webhook_allow=tuple(h.strip().lower() for h in env.get("SER_WEBHOOK_ALLOW", "").split(",") if h.strip()),
             webhook_attempts=max(1, _int(env, "SER_WEBHOOK_ATTEMPTS", 8)),
             webhook_backoff_s=max(0.0, _float(env, "SER_WEBHOOK_BACKOFF_S", 2.0)),
+            job_retention_days=max(0.001, _float(env, "SER_JOB_RETENTION_DAYS", 7.0)),
             pipeline=env.get("SER_PIPELINE", "").strip().lower() or "inprocess",
         )
 
@@ -201,6 +207,8 @@ ENV_DOCS: dict[str, str] = {
     "SER_WEBHOOK_ALLOW": "comma-separated hosts (host or host:port) a job's callback_url may name; empty = none",
     "SER_WEBHOOK_ATTEMPTS": "delivery attempts of one webhook before it is given up (default 8)",
     "SER_WEBHOOK_BACKOFF_S": "first retry delay of a failed webhook, doubled per attempt (default 2 s)",
+    "SER_JOB_RETENTION_DAYS": "how long a finished job's record and events stay in Redis (default 7 days; its "
+                              "results stay on disk)",
     "SER_PIPELINE": "where a call's model inputs are computed: inprocess (inference computes them from the "
                     "segments' audio; default) or services (the gateway gets them from features and speaker, "
                     "inference only normalises and runs the model)",

@@ -18,7 +18,7 @@ def make_client(settings: Settings) -> JobClient:
     """Submitting writes straight to Redis (SER_REDIS_URL): its password is what authorises a submit."""
     from services.jobs.app import make_app
 
-    return JobClient(make_app(settings), JobStore.from_url(settings.redis_url), settings)
+    return JobClient(make_app(settings), JobStore.for_settings(settings), settings)
 
 
 def exit_status(job: Job) -> int:

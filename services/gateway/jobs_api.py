@@ -48,7 +48,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
         from services.jobs.app import make_app
         from services.jobs.store import JobStore
 
-        return JobClient(make_app(self.settings), JobStore.from_url(self.settings.redis_url), self.settings)
+        return JobClient(make_app(self.settings), JobStore.for_settings(self.settings), self.settings)
 
     @property
     def client(self) -> JobClient:

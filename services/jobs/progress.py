@@ -172,7 +172,7 @@ def run_task(task: Any, job_id: str, body: Callable[[JobContext, Settings], dict
         ctx.spec = confine_spec(parse_spec(ctx.job.kind, ctx.job.spec), paths)
         return body(ctx, settings)
 
-    store = JobStore.from_url(settings.redis_url)
+    store = JobStore.for_settings(settings)
     try:
         return execute_job(store, job_id, task, checked, redact=settings.redact)
     except Exception as exc:  # noqa: BLE001 - recorded with the job already; Celery gets a masked copy

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from shared.errors import NotFound
+from shared.settings import Settings
 
 
 class JobState(StrEnum):
@@ -83,6 +84,9 @@ _INT_FIELDS = ("done", "total", "attempts")
 _FLOAT_FIELDS = ("progress", "created", "updated")
 
 
+DEFAULT_RETENTION_S = 7 * 24 * 3600
+
+
 class JobStore:
     """All job bookkeeping goes through here, so the CLI, the gateway and the workers agree."""
 
@@ -91,12 +95,20 @@ class JobStore:
     events_maxlen = 10000
     idempotency_ttl_s = 7 * 24 * 3600
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, retention_s: float = DEFAULT_RETENTION_S) -> None:
+        """``retention_s``: how long a finished job's record and events stay in Redis. Without a bound, a
+        batch deployment (thousands of jobs a day) fills Redis's memory; results stay on disk."""
         self.r = client
+        self.retention_s = max(1, int(retention_s))
 
     @classmethod
-    def from_url(cls, url: str) -> JobStore:
-        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5))
+    def from_url(cls, url: str, retention_s: float = DEFAULT_RETENTION_S) -> JobStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5),
+                   retention_s)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> JobStore:
+        return cls.from_url(settings.redis_url, settings.job_retention_s)
 
     def _key(self, job_id: str) -> str:
         return f"{self.prefix}{job_id}"
@@ -126,6 +138,7 @@ class JobStore:
             self.r.set(self._idempotency_key(idempotency_key), job.id, ex=self.idempotency_ttl_s)
         self.r.hset(self._key(job.id), mapping=self._encode(job))
         self.r.zadd(self.index_key, {job.id: now})
+        self.r.zremrangebyscore(self.index_key, "-inf", now - self.retention_s)  # records expired by now
         self._event(job.id, {"state": job.state.value, "message": "queued"})
         return job
 
@@ -153,6 +166,10 @@ class JobStore:
         event = {k: v for k, v in fields.items() if k in ("state", "progress", "message", "done", "total", "error")}
         if event:
             self._event(job_id, {k: (v.value if isinstance(v, JobState) else v) for k, v in event.items()})
+        state = fields.get("state")
+        if isinstance(state, JobState):  # kept while it may still change, then for retention_s
+            for key in (self._key(job_id), f"{self._key(job_id)}:events"):
+                self.r.expire(key, self.retention_s) if state.finished else self.r.persist(key)
 
     def request_cancel(self, job_id: str) -> Job:
         job = self.get(job_id)

@@ -56,3 +56,24 @@ def test_cancel_flag_only_for_unfinished(store):
     done = store.create("segment_batch", {})
     store.update(done.id, state=JobState.SUCCEEDED)
     assert not store.request_cancel(done.id).cancel_requested
+
+
+def test_finished_jobs_expire_after_the_retention_and_leave_the_index(store):
+    """Records of running jobs never expire; finished ones are kept ``retention_s``, then Redis drops them
+    (a batch deployment would otherwise fill Redis), and the index forgets ids older than that."""
+    short = JobStore(store.r, retention_s=1)
+    job = short.create("analyze_batch", {})
+    short.update(job.id, state=JobState.RUNNING)
+    assert store.r.ttl(f"ser:job:{job.id}") == -1 and store.r.ttl(f"ser:job:{job.id}:events") == -1
+    short.update(job.id, state=JobState.SUCCEEDED)
+    assert 0 < store.r.pttl(f"ser:job:{job.id}") <= 1000 and 0 < store.r.pttl(f"ser:job:{job.id}:events") <= 1000
+    short.update(job.id, state=JobState.RUNNING)  # re-run: kept again while it runs
+    assert store.r.ttl(f"ser:job:{job.id}") == -1
+    short.update(job.id, state=JobState.FAILED)
+    time.sleep(1.2)
+    with pytest.raises(NotFound):
+        short.get(job.id)
+    assert short.list() == []
+    later = short.create("analyze_batch", {})
+    assert store.r.zrange("ser:jobs", 0, -1) == [later.id]
+    assert JobStore(store.r).retention_s == 7 * 24 * 3600

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 @app.task(name=TASK_NAME, bind=True, max_retries=None, acks_late=True)
 def deliver_webhook(self: Any, job_id: str) -> dict[str, Any]:
     settings = Settings.from_env()
-    job = JobStore.from_url(settings.redis_url).get(job_id)
+    job = JobStore.for_settings(settings).get(job_id)
     attempt = self.request.retries + 1
     try:
         status = deliver(job, settings)
