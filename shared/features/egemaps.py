@@ -10,6 +10,7 @@ gives bit-identical functionals.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ class _NativeRunner:
         self._source, self._sink = config.EXTERNAL_SOURCE_COMPONENT, config.EXTERNAL_OUTPUT_COMPONENT
         self._native = smile._smile(options=options)
         self._used = False
+        weakref.finalize(self, self._native.free)  # native memory, not seen by the garbage collector
 
     def __call__(self, a: np.ndarray) -> np.ndarray | None:
         if self._used:
@@ -51,7 +53,7 @@ class _NativeRunner:
         return rows[0] if rows else None
 
     def free(self) -> None:
-        self._native.free()
+        self._native.free()  # idempotent: the finaliser's second call does nothing
 
 
 class FunctionalsExtractor:

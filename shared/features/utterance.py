@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -157,6 +158,8 @@ class UtteranceFrontEnd:
 
         self.config = config
         self.workers = max(1, int(workers))
+        self._executor: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._local = threading.local()
         self._local.extractor = FunctionalsExtractor(config.feature_set)
         self.encoder = None
@@ -220,8 +223,16 @@ class UtteranceFrontEnd:
 
         if self.workers == 1 or len(clips) < 2:
             return [safe(c) for c in clips]
-        with ThreadPoolExecutor(min(self.workers, len(clips)), thread_name_prefix="utterance") as pool:
-            return list(pool.map(safe, clips))
+        return list(self._pool().map(safe, clips))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """One pool for the front end's life: its threads keep their openSMILE and VAD instances from
+        chunk to chunk (a pool per call would build and drop them every 64 segments)."""
+        with self._pool_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="utterance")
+                weakref.finalize(self, self._executor.shutdown, wait=False)
+            return self._executor
 
     def __call__(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         rows = self.each(clips)

@@ -90,3 +90,24 @@ def test_parallel_workers_give_the_same_rows_and_keep_errors_per_clip():
     mixed = front.each([clips[0], np.zeros(0, np.float32), clips[1]])
     assert isinstance(mixed[1], SerError) and not isinstance(mixed[0], SerError)
     np.testing.assert_array_equal(mixed[2], one[1])
+
+
+def test_worker_threads_keep_their_extractors_from_chunk_to_chunk(monkeypatch):
+    """A call is featurised 64 segments at a time: the front end's threads must live across those
+    chunks, or each chunk builds (and, natively, leaks) new openSMILE instances."""
+    import shared.features.egemaps as egemaps
+
+    built = []
+    real_init = egemaps.FunctionalsExtractor.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(egemaps.FunctionalsExtractor, "__init__", counting_init)
+    clips = [voice(0.5, f0=110 + 20 * k, seed=k) for k in range(4)]
+    front = UtteranceFrontEnd(UtteranceConfig(trim="none"), workers=2)
+    rows = [front(clips) for _ in range(4)]
+    assert len(built) <= 1 + 2  # the constructing thread's, then one per worker thread, once
+    for again in rows[1:]:
+        np.testing.assert_array_equal(again, rows[0])
