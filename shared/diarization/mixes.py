@@ -1,0 +1,102 @@
+"""Mono conversations with known truth, for the diarization benchmark and tests.
+
+Two (or more) speakers take turns of a few utterances each. Between turns there is either a pause
+or an overlap: the next speaker starts before the last one stops. Overlaps are sized so that about
+``overlap_ratio`` of the speech time is overlapped (each capped at half the shorter utterance).
+Every utterance is levelled to ``level_dbfs`` RMS (plus a fixed per-speaker offset), so the
+loudness alone does not give the speaker away.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.errors import InvalidInput
+
+RATE = 16000
+
+
+@dataclass(frozen=True)
+class Utterance:
+    speaker: str
+    samples: np.ndarray
+    label: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One utterance in the mix: [start_ms, end_ms)."""
+
+    speaker: str
+    start_ms: int
+    end_ms: int
+    label: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Mix:
+    samples: np.ndarray
+    truth: tuple[Placed, ...]
+
+    @property
+    def duration_ms(self) -> int:
+        return 1000 * len(self.samples) // RATE
+
+
+def levelled(x: np.ndarray, dbfs: float) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) or 1e-9
+    return (x * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
+def overlapped_ms(truth: Sequence[Placed]) -> tuple[int, int]:
+    """(ms with two or more speakers, ms with any speech) of a truth list, on a 1 ms grid."""
+    end = max((p.end_ms for p in truth), default=0)
+    count = np.zeros(end + 1, dtype=np.int32)
+    for p in truth:
+        count[p.start_ms : p.end_ms] += 1
+    return int((count > 1).sum()), int((count > 0).sum())
+
+
+def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.10, seed: int = 0,
+              level_dbfs: float = -26.0, speaker_offsets_db: dict[str, float] | None = None,
+              gap_s: tuple[float, float] = (0.15, 0.35), pause_s: tuple[float, float] = (0.3, 0.8),
+              lead_s: float = 0.5) -> Mix:
+    """``turns``: the utterances of each turn, in order; consecutive turns must change speaker.
+    Every other speaker change overlaps (the rest are pauses)."""
+    if not turns or any(not t for t in turns):
+        raise InvalidInput("every turn needs at least one utterance")
+    if not 0.0 <= overlap_ratio < 0.5:
+        raise InvalidInput(f"overlap_ratio must be in [0, 0.5), got {overlap_ratio}")
+    rng = np.random.default_rng(seed)
+    offsets = speaker_offsets_db or {}
+    speech_s = sum(len(u.samples) for t in turns for u in t) / RATE
+    overlapping = [i for i in range(1, len(turns)) if i % 2 == 1] if overlap_ratio > 0 else []
+    per_overlap = overlap_ratio * speech_s / max(1, len(overlapping)) if overlapping else 0.0
+    pieces: list[tuple[int, np.ndarray, Utterance]] = []
+    cursor = int(lead_s * RATE)
+    for i, turn in enumerate(turns):
+        if i > 0:
+            if turn[0].speaker == turns[i - 1][0].speaker:
+                raise InvalidInput(f"turn {i} has the same speaker as turn {i - 1}")
+            if i in overlapping:
+                cap = 0.5 * min(len(turn[0].samples), len(pieces[-1][1])) / RATE
+                cursor -= int(min(per_overlap, cap) * RATE)
+            else:
+                cursor += int(rng.uniform(*pause_s) * RATE)
+        for j, u in enumerate(turn):
+            if j > 0:
+                cursor += int(rng.uniform(*gap_s) * RATE)
+            x = levelled(np.asarray(u.samples, dtype=np.float32), level_dbfs + offsets.get(u.speaker, 0.0))
+            pieces.append((cursor, x, u))
+            cursor += len(x)
+    total = max(start + len(x) for start, x, _ in pieces) + int(lead_s * RATE)
+    out = np.zeros(total, dtype=np.float32)
+    truth = []
+    for start, x, u in pieces:
+        out[start : start + len(x)] += x
+        truth.append(Placed(u.speaker, 1000 * start // RATE, 1000 * (start + len(x)) // RATE, u.label, u.source))
+    return Mix(np.clip(out, -1.0, 1.0), tuple(truth))
