@@ -1,0 +1,85 @@
+"""ser.v1.Speaker/Diarize: a config, then one channel's PCM in chunks -> turns with participant names.
+
+Request parsing and response building only; the science is ``shared.diarization``. The PCM is held
+in memory once (bounded by SER_MAX_AUDIO_MB as it arrives) and resampled to 16 kHz for the encoder.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import grpc
+import numpy as np
+from ser.v1 import common_pb2, speaker_pb2
+
+from services.common.convert import pcm_format_to_spec
+from services.common.deadlines import checked, ensure_active
+from shared.audio.decode import AudioLimits, decode
+from shared.audio.resample import resample_array
+from shared.diarization.config import MAX_SPEAKERS, DiarizationConfig
+from shared.diarization.pipeline import diarize
+from shared.diarization.roles import OVERLAP, speaker_roles
+from shared.errors import InvalidInput, PayloadTooLarge
+from shared.speaker.encoder import SAMPLE_RATE, SpeakerEncoder
+
+
+def diarization_config(config: speaker_pb2.DiarizeConfig) -> DiarizationConfig:
+    """The request's options, checked (``InvalidInput`` names the bad field)."""
+    if config.num_speakers > MAX_SPEAKERS:
+        raise InvalidInput(f"num_speakers must be 0 (estimate) or 1..{MAX_SPEAKERS}, got {config.num_speakers}")
+    if config.max_speakers > MAX_SPEAKERS:
+        raise InvalidInput(f"max_speakers must be 0 (= {MAX_SPEAKERS}) or 1..{MAX_SPEAKERS}, got {config.max_speakers}")
+    max_speakers = config.max_speakers or MAX_SPEAKERS
+    if config.num_speakers > max_speakers:
+        raise InvalidInput(f"num_speakers {config.num_speakers} exceeds max_speakers {max_speakers}")
+    return DiarizationConfig(num_speakers=config.num_speakers, max_speakers=max_speakers,
+                             detect_overlap=not config.skip_overlap)
+
+
+def speech_regions(segments: Iterable[common_pb2.Segment]) -> list[tuple[int, int]]:
+    regions = []
+    for s in segments:
+        if s.start_ms < 0 or s.end_ms <= s.start_ms:
+            raise InvalidInput(f"speech region [{s.start_ms}, {s.end_ms}) ms is empty or negative")
+        regions.append((int(s.start_ms), int(s.end_ms)))
+    return regions
+
+
+def read_pcm(chunks: Iterator[speaker_pb2.DiarizeRequest], max_bytes: int) -> bytes:
+    buf = bytearray()
+    for message in chunks:
+        if message.WhichOneof("kind") != "chunk":
+            raise InvalidInput("Diarize accepts `config` only once, as the first message")
+        buf += message.chunk
+        if len(buf) > max_bytes:
+            raise PayloadTooLarge(f"Diarize audio passed {len(buf)} bytes, over the limit of {max_bytes} bytes")
+    return bytes(buf)
+
+
+def diarize_stream(requests: Iterable[speaker_pb2.DiarizeRequest], context: grpc.ServicerContext,
+                   encoder: SpeakerEncoder, roles: tuple[str, ...], limits: AudioLimits) -> speaker_pb2.DiarizeResponse:
+    messages = checked(requests, context, what="diarize stream")
+    first = next(messages, None)
+    if first is None or first.WhichOneof("kind") != "config":
+        raise InvalidInput("the first Diarize message must carry `config` (PCM format, speech regions, options)")
+    config = first.config
+    spec = pcm_format_to_spec(config.format)
+    if spec.channels != 1:
+        raise InvalidInput(f"Diarize takes one channel, the format says {spec.channels}")
+    options = diarization_config(config)
+    names = tuple(config.roles) or roles
+    speaker_roles(MAX_SPEAKERS, names, config.first_speaker_role)  # bad roles fail before any audio work
+    regions = speech_regions(config.speech)
+    audio = decode(read_pcm(messages, limits.max_bytes), raw=spec, limits=limits)
+    x16k = resample_array(audio.samples[0], audio.sample_rate, SAMPLE_RATE)
+    ensure_active(context)
+    result = diarize(np.asarray(x16k, dtype=np.float32), regions, encoder, options)
+    participants = speaker_roles(result.num_speakers, names, config.first_speaker_role)
+    response = speaker_pb2.DiarizeResponse(request_id=config.request_id, participants=participants,
+                                           num_speakers=result.num_speakers, windows=result.windows,
+                                           encoder=common_pb2.ModelRef(name=encoder.name))
+    for turn in result.turns:
+        who = [participants[s] for s in turn.speakers]
+        response.turns.add(segment=common_pb2.Segment(channel=0, speaker=OVERLAP if turn.overlap else who[0],
+                                                      start_ms=turn.start_ms, end_ms=turn.end_ms),
+                           overlap=turn.overlap, participants=who)
+    return response
