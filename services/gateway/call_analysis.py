@@ -6,7 +6,8 @@ call of any length up to SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB costs bounded 
 message carries a whole decoded call: the source-rate PCM blocks stream to preprocess StreamPrepare
 for the VAD segments, then each segment, read back from the spool, streams into one inference
 PredictGrouped. AnalyzeStream (live) keeps one StreamPrepare and one StreamPredict open per call.
-Every segment goes as source-rate float32 PCM with ``speaker_group`` = its channel, so the inference
+Every segment goes as source-rate float32 PCM with ``speaker_group`` = its channel (and participant: a mono
+call is diarized into participants by ``services.gateway.mono_call``), so the inference
 service builds the inputs with the model's own front end and normalises per channel exactly when
 the model card says so (AnalyzeOptions.speaker_normalize is ignored).
 """
@@ -30,6 +31,7 @@ from services.common.convert import (
     spec_to_pcm_format,
 )
 from services.common.deadlines import checked, ensure_active
+from services.gateway import mono_call
 from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
 from services.gateway.convert import call_to_proto, entry_to_proto
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
@@ -66,10 +68,10 @@ def participant_of(segment: common_pb2.Segment) -> str:
 def predict_request(samples: np.ndarray, rate: int, segment: common_pb2.Segment,
                     model: common_pb2.ModelRef) -> emotion_pb2.PredictRequest:
     """One segment as source-rate float32 PCM; the model is the call's resolved version (even if one is
-    promoted meanwhile) and the speaker group its channel."""
+    promoted meanwhile) and the speaker group its channel and participant."""
     payload = source_to_audio_payload(np.ascontiguousarray(samples, dtype=np.float32).tobytes(),
                                       RawPcmSpec(sample_rate=rate, channels=1, encoding="pcm_f32le"))
-    return emotion_pb2.PredictRequest(model=model, audio=payload, speaker_group=f"channel{segment.channel}",
+    return emotion_pb2.PredictRequest(model=model, audio=payload, speaker_group=mono_call.speaker_group(segment),
                                       request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}")
 
 
@@ -144,13 +146,14 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
 
     def _result(self, call_id: str, entries: Sequence[TimelineEntry], duration_s: float, roles: Sequence[str], *,
                 rate: int, channels: int, model: emotion_pb2.ModelInfo, options: analysis_pb2.AnalyzeOptions,
-                started: float) -> analysis_pb2.AnalyzeCallResponse:
-        summary = summarize(entries, model.labels, round(1000 * duration_s), self._participants(roles),
-                            analytics_options(options))
+                started: float, diarized: bool = False) -> analysis_pb2.AnalyzeCallResponse:
+        participants = [(r, 0) for r in roles] if diarized else self._participants(roles)
+        summary = summarize(entries, model.labels, round(1000 * duration_s), participants, analytics_options(options))
         result = analysis_pb2.AnalyzeCallResponse(
             call_id=call_id, duration_s=duration_s, source_rate_hz=rate, source_channels=channels, model=model.ref,
             feature_config=model.feature_config)
         call_to_proto(summary, result)
+        result.call_mode = analysis_pb2.CALL_MODE_DIARIZE if diarized else analysis_pb2.CALL_MODE_CHANNELS
         result.processing_s = time.perf_counter() - started
         return result
 
@@ -185,11 +188,17 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
     def _analyze_spooled(self, spool: CallSpool, raw: RawPcmSpec | None, options: analysis_pb2.AnalyzeOptions,
                          call_id: str, model: emotion_pb2.ModelInfo, context: grpc.ServicerContext, started: float
                          ) -> analysis_pb2.AnalyzeCallResponse:
-        decoder = CallDecoder(spool.finish_upload(), self.limits, raw=raw, mix_down=options.mix_down)
+        decoder = CallDecoder(spool.finish_upload(), self.limits, raw=raw,
+                              mix_down=mono_call.mixes_down(options, self.settings))
         with PcmFile(spool.pcm_path, decoder.sample_rate, decoder.channels) as pcm:
             segments, summary = self._segments(decoder, pcm, options, call_id, context)
             pcm.finish()
             ensure_active(context)
+            roles, diarized = list(summary.roles), mono_call.diarizes(options, self.settings, decoder.channels)
+            if diarized:
+                turns = mono_call.diarize_call(self.downstream.speaker, segments, pcm, options, self.settings, call_id,
+                                               call_timeout(context, decoder), context)
+                segments, roles = turns.segments, turns.roles
             answers = self._predict_grouped(segments, pcm, model.ref, call_timeout(context, decoder), context)
         entries = []
         for segment, answer in zip(segments, answers, strict=True):
@@ -197,8 +206,11 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                 log.warning("segment %s skipped: %s", answer.request_id, answer.error.message)
                 continue
             entries.append(classify(classified(segment, answer)))
-        return self._result(call_id, entries, summary.duration_s, summary.roles, rate=decoder.sample_rate,
-                            channels=decoder.source_channels, model=model, options=options, started=started)
+        if diarized:
+            entries = mono_call.mark_overlaps(entries, turns.overlaps)
+        return self._result(call_id, entries, summary.duration_s, roles, rate=decoder.sample_rate,
+                            channels=decoder.source_channels, model=model, options=options, started=started,
+                            diarized=diarized)
 
     def _segments(self, decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,
                   context: grpc.ServicerContext
@@ -238,6 +250,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             raise InvalidInput("the first AnalyzeStream message must carry `config` (PCM format and options)")
         config = first.config
         options = config.options
+        mono_call.check_stream(options, self.settings)
         spec = pcm_format_to_spec(config.format)
         model = self._model(options, context)
         audio = StreamAudio(spec, max_bytes=self.settings.max_audio_bytes, mix_down=options.mix_down)

@@ -18,6 +18,8 @@ def entry_to_proto(entry: TimelineEntry) -> analysis_pb2.TimelineEntry:
                                              top_label=entry.top_label, top_prob=entry.top_prob,
                                              valence=entry.valence, arousal=entry.arousal),
         index=entry.index,
+        overlap=entry.overlap,
+        overlap_participants=list(entry.overlap_participants),
     )
 
 

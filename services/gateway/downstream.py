@@ -9,7 +9,7 @@ dead downstream service gives the client UNAVAILABLE promptly instead of a hang.
 from __future__ import annotations
 
 import grpc
-from ser.v1 import emotion_pb2_grpc, preprocess_pb2_grpc
+from ser.v1 import emotion_pb2_grpc, preprocess_pb2_grpc, speaker_pb2_grpc
 
 from services.common.client import channel
 from services.common.deadlines import RequestExpired, remaining_s
@@ -30,14 +30,18 @@ def downstream_timeout(context: grpc.ServicerContext, default_s: float = DEFAULT
 
 
 class Downstream:
-    """Channels to preprocess and inference, opened once per gateway and closed with it."""
+    """Channels to preprocess, inference and speaker (diarization of mono calls), opened once per gateway and
+    closed with it."""
 
     def __init__(self, settings: Settings) -> None:
         self._preprocess_channel = channel(settings.address("preprocess"), settings, service="preprocess")
         self._inference_channel = channel(settings.address("inference"), settings, service="inference")
         self.preprocess = preprocess_pb2_grpc.PreprocessStub(self._preprocess_channel)
         self.inference = emotion_pb2_grpc.EmotionStub(self._inference_channel)
+        self._speaker_channel = channel(settings.address("speaker"), settings, service="speaker")
+        self.speaker = speaker_pb2_grpc.SpeakerStub(self._speaker_channel)
 
     def close(self) -> None:
         self._preprocess_channel.close()
         self._inference_channel.close()
+        self._speaker_channel.close()

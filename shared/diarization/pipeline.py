@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from shared.diarization.clustering import centroids, cluster
+from shared.diarization.clustering import centroids, cluster, refine
 from shared.diarization.config import DiarizationConfig
 from shared.diarization.overlap import fit_mixes
 from shared.diarization.resegment import Turn, resegment
@@ -15,6 +15,8 @@ from shared.diarization.speaker_count import estimate_speakers
 from shared.diarization.windows import embed_windows, speech_windows
 from shared.errors import InvalidInput
 from shared.speaker.encoder import SAMPLE_RATE, SpeakerEncoder
+
+MAX_CLUSTERED = 1500  # windows clustered directly (eigh is cubic); beyond it, an even subsample, then nearest centroid
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,21 @@ def fill_unembedded(regions_ms: Sequence[tuple[int, int]], turns: list[Turn]) ->
     return sorted(out, key=lambda t: t.start_ms)
 
 
+def speaker_labels(emb: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarray, int]:
+    """(speaker of each window, number of speakers). A long call (over ``MAX_CLUSTERED`` windows, about
+    19 min of speech) is clustered on an even subsample; every window then goes to its nearest centroid."""
+    step = int(np.ceil(len(emb) / MAX_CLUSTERED))
+    sample = emb[::step]
+    if config.num_speakers:
+        k, labels = config.num_speakers, cluster(sample, config.num_speakers, config.seed)
+    else:
+        k, labels = estimate_speakers(sample, config.max_speakers, config.same_speaker_cos, config.min_silhouette,
+                                      config.seed)
+    if step == 1 or k == 1:
+        return (labels if step == 1 else np.zeros(len(emb), dtype=np.int64)), k
+    return refine(emb, np.argmax(emb @ centroids(sample, labels, k).T, axis=1), k), k
+
+
 def diarize(x16k: np.ndarray, regions_ms: Sequence[tuple[int, int]], encoder: SpeakerEncoder,
             config: DiarizationConfig = DiarizationConfig()) -> Diarization:
     """Turns of ``x16k`` (1-D, 16 kHz) within ``regions_ms`` ([start, end) ms of speech)."""
@@ -69,11 +86,7 @@ def diarize(x16k: np.ndarray, regions_ms: Sequence[tuple[int, int]], encoder: Sp
         turns = [Turn(a, b, 0) for a, b in regions]
         return Diarization(tuple(turns), 1 if turns else 0, 0)
     emb = embed_windows(x, windows, encoder).astype(np.float64)
-    if config.num_speakers:
-        k, labels = config.num_speakers, cluster(emb, config.num_speakers, config.seed)
-    else:
-        k, labels = estimate_speakers(emb, config.max_speakers, config.same_speaker_cos,
-                                      config.min_silhouette, config.seed)
+    labels, k = speaker_labels(emb, config)
     cents = centroids(emb, labels, k)
     fit = fit_mixes(emb, cents, config)
     turns = fill_unembedded(regions, resegment(regions, windows, emb @ cents.T, fit, config))

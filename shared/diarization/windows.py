@@ -14,6 +14,8 @@ import numpy as np
 from shared.diarization.config import DiarizationConfig
 from shared.speaker.encoder import SAMPLE_RATE, SpeakerEncoder
 
+WINDOW_DBFS = -30.0  # resemblyzer's target level
+
 
 @dataclass(frozen=True)
 class Window:
@@ -41,11 +43,18 @@ def speech_windows(regions_ms: Sequence[tuple[int, int]], config: DiarizationCon
     return out
 
 
+def levelled(clip: np.ndarray, dbfs: float = WINDOW_DBFS) -> np.ndarray:
+    """The clip at ``dbfs`` RMS, up or down: GE2E's own preprocessing only raises quiet audio, so a loud
+    turn and a quiet turn of one voice would embed apart (the encoder reads mel power, not log-mel)."""
+    rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
+    return clip if rms <= 1e-6 else (clip * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+
+
 def embed_windows(x16k: np.ndarray, windows: Sequence[Window], encoder: SpeakerEncoder) -> np.ndarray:
-    """(n_windows, dim) unit embeddings, all windows in one encoder batch."""
+    """(n_windows, dim) unit embeddings of the loudness-levelled windows, all in one encoder batch."""
     if not windows:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     per_ms = SAMPLE_RATE // 1000
-    clips = [x16k[w.start_ms * per_ms : w.end_ms * per_ms] for w in windows]
+    clips = [levelled(x16k[w.start_ms * per_ms : w.end_ms * per_ms]) for w in windows]
     vectors = np.asarray(encoder.embed_batch(clips), dtype=np.float32)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)

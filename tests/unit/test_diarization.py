@@ -134,3 +134,12 @@ def test_roles_follow_first_appearance_with_an_override():
 def test_bad_settings_are_invalid_input(bad):
     with pytest.raises(InvalidInput):
         DiarizationConfig(**bad)
+
+
+def test_a_long_call_is_clustered_on_a_subsample_then_by_nearest_centroid(monkeypatch):
+    from shared.diarization import pipeline
+
+    x, truth = samples(speakers(2, seed=5), [120, 80], seed=5)
+    monkeypatch.setattr(pipeline, "MAX_CLUSTERED", 40)
+    labels, k = pipeline.speaker_labels(x, DiarizationConfig(num_speakers=2))
+    assert k == 2 and len(labels) == 200 and agreement(labels, truth) >= 0.97
