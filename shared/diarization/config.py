@@ -29,9 +29,11 @@ class DiarizationConfig:
     min_turn_ms: int = 400
     same_speaker_cos: float = 0.93
     min_silhouette: float = 0.10
-    overlap_share: float = 0.35
-    overlap_gain: float = 0.02
+    more_speakers_margin: float = 0.06
+    overlap_share: float = 0.30
+    overlap_gain: float = 0.005
     min_overlap_ms: int = 300
+    overlap_near_change_ms: int = 1500
     detect_overlap: bool = True
     seed: int = 0
 

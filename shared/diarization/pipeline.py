@@ -65,7 +65,7 @@ def speaker_labels(emb: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarr
         k, labels = config.num_speakers, cluster(sample, config.num_speakers, config.seed)
     else:
         k, labels = estimate_speakers(sample, config.max_speakers, config.same_speaker_cos, config.min_silhouette,
-                                      config.seed)
+                                      config.seed, config.more_speakers_margin)
     if step == 1 or k == 1:
         return (labels if step == 1 else np.zeros(len(emb), dtype=np.int64)), k
     return refine(emb, np.argmax(emb @ centroids(sample, labels, k).T, axis=1), k), k

@@ -3,7 +3,9 @@
 Each frame takes the speaker whose centroid the covering windows are, on average, closest to, so a
 change falls between window centres (half a hop, 375 ms, instead of a whole window); pauses the VAD
 found give exact boundaries. Turns shorter than ``min_turn_ms`` are merged into their longer
-neighbour, overlap runs shorter than ``min_overlap_ms`` are dropped.
+neighbour. Overlap runs shorter than ``min_overlap_ms``, or farther than ``overlap_near_change_ms`` from a
+change of speaker, are dropped: in conversation two voices overlap where the turn passes (Heldner &
+Edlund 2010), while a "mixed" window inside a long turn is more often one voice changing its tone.
 """
 from __future__ import annotations
 
@@ -95,8 +97,11 @@ def region_turns(start_ms: int, end_ms: int, decisions: list[tuple[int, int]], c
     overlap_runs = _runs([(0, 1 if o != SINGLE else 0) for _, o in decisions])
     frames = list(speakers)
     min_overlap = max(1, config.min_overlap_ms // config.frame_ms)
+    changes = [r[0] for r in _runs(speakers)[1:]]
+    reach = config.overlap_near_change_ms // config.frame_ms
     for a, b in overlap_runs:
-        if decisions[a][1] != SINGLE and b - a >= min_overlap:
+        near = any(a - reach <= c <= b + reach for c in changes)
+        if decisions[a][1] != SINGLE and b - a >= min_overlap and near:
             for f in range(a, b):
                 s, o = decisions[f]
                 frames[f] = (min(s, o), max(s, o))

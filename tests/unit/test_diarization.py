@@ -51,10 +51,17 @@ def test_clustering_recovers_known_speakers(k):
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_speaker_count_is_estimated(k):
-    x, truth = samples(speakers(k, seed=k), [25, 15, 20, 10][:k], seed=k)
+    """Well-separated voices (less noise than above): more than two must beat two by a clear margin."""
+    x, truth = samples(speakers(k, seed=k), [25, 15, 20, 10][:k], noise=0.15, seed=k)
     n, labels = estimate_speakers(x, 4, DiarizationConfig().same_speaker_cos, DiarizationConfig().min_silhouette)
     assert n == k
     assert agreement(labels, truth) >= 0.95
+
+
+def test_two_voices_are_not_split_further_without_a_clear_margin():
+    x, _ = samples(speakers(2, seed=2), [40, 40], noise=0.3, seed=2)
+    cfg = DiarizationConfig()
+    assert estimate_speakers(x, 4, cfg.same_speaker_cos, cfg.min_silhouette)[0] == 2
 
 
 def test_one_voice_is_not_split_into_two():
