@@ -17,6 +17,7 @@ from shared.audio.decode import AudioLimits, decode
 from shared.audio.resample import resample_array
 from shared.diarization.config import MAX_SPEAKERS, DiarizationConfig
 from shared.diarization.pipeline import diarize
+from shared.diarization.projection import SpeakerProjection
 from shared.diarization.roles import OVERLAP, speaker_roles
 from shared.errors import InvalidInput, PayloadTooLarge
 from shared.speaker.encoder import SAMPLE_RATE, SpeakerEncoder
@@ -56,7 +57,8 @@ def read_pcm(chunks: Iterator[speaker_pb2.DiarizeRequest], max_bytes: int) -> by
 
 
 def diarize_stream(requests: Iterable[speaker_pb2.DiarizeRequest], context: grpc.ServicerContext,
-                   encoder: SpeakerEncoder, roles: tuple[str, ...], limits: AudioLimits) -> speaker_pb2.DiarizeResponse:
+                   encoder: SpeakerEncoder, roles: tuple[str, ...], limits: AudioLimits,
+                   projection: SpeakerProjection | None = None) -> speaker_pb2.DiarizeResponse:
     messages = checked(requests, context, what="diarize stream")
     first = next(messages, None)
     if first is None or first.WhichOneof("kind") != "config":
@@ -72,7 +74,7 @@ def diarize_stream(requests: Iterable[speaker_pb2.DiarizeRequest], context: grpc
     audio = decode(read_pcm(messages, limits.max_bytes), raw=spec, limits=limits)
     x16k = resample_array(audio.samples[0], audio.sample_rate, SAMPLE_RATE)
     ensure_active(context)
-    result = diarize(np.asarray(x16k, dtype=np.float32), regions, encoder, options)
+    result = diarize(np.asarray(x16k, dtype=np.float32), regions, encoder, options, projection)
     participants = speaker_roles(result.num_speakers, names, config.first_speaker_role)
     response = speaker_pb2.DiarizeResponse(request_id=config.request_id, participants=participants,
                                            num_speakers=result.num_speakers, windows=result.windows,

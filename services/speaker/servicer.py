@@ -21,6 +21,7 @@ from services.common.convert import ndarray_to_tensor
 from services.common.deadlines import ensure_active
 from services.speaker.diarize import diarize_stream
 from shared.audio.decode import AudioLimits
+from shared.diarization.projection import projection_for
 from shared.errors import ConfigMismatch, InvalidInput, NotFound
 from shared.features.artifacts import SPEAKER_PCA, ArtifactStore, load_speaker_pca
 from shared.settings import Settings
@@ -46,6 +47,7 @@ class SpeakerServicer(speaker_pb2_grpc.SpeakerServicer):
         self.settings = settings
         self.limits = AudioLimits.from_settings(settings)
         self.encoder = encoder if encoder is not None else Ge2eEncoder(device=device)
+        self.projection = projection_for(self.encoder.name)  # the bundled diarization LDA, when it fits the encoder
         self.projections = ArtifactStore(settings.artifacts_dir, SPEAKER_PCA)
         self._lock = threading.Lock()
         self._loaded: dict[Path, SpeakerPca] = {}
@@ -140,4 +142,5 @@ class SpeakerServicer(speaker_pb2_grpc.SpeakerServicer):
 
     def Diarize(self, request_iterator: Iterable[speaker_pb2.DiarizeRequest], context: grpc.ServicerContext
                 ) -> speaker_pb2.DiarizeResponse:
-        return diarize_stream(request_iterator, context, self.encoder, self.settings.channel_roles, self.limits)
+        return diarize_stream(request_iterator, context, self.encoder, self.settings.channel_roles, self.limits,
+                              self.projection)

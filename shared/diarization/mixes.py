@@ -2,7 +2,8 @@
 
 Two (or more) speakers take turns of a few utterances each. Between turns there is either a pause
 or an overlap: the next speaker starts before the last one stops. Overlaps are sized so that about
-``overlap_ratio`` of the speech time is overlapped (each capped at half the shorter utterance).
+``overlap_ratio`` of the speech time is overlapped (each capped at half the shorter utterance, what a
+capped one cannot take going to the others).
 Every utterance is levelled to ``level_dbfs`` RMS (plus a fixed per-speaker offset), so the
 loudness alone does not give the speaker away.
 """
@@ -61,6 +62,17 @@ def overlapped_ms(truth: Sequence[Placed]) -> tuple[int, int]:
     return int((count > 1).sum()), int((count > 0).sum())
 
 
+def fill(caps: dict[int, float], total: float) -> dict[int, float]:
+    """``total`` shared as evenly as the caps allow (water-filling)."""
+    out, left, open_ = {}, total, sorted(caps, key=caps.get)
+    while open_:
+        share = left / len(open_)
+        i = open_.pop(0)
+        out[i] = min(caps[i], share)
+        left -= out[i]
+    return out
+
+
 def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.10, seed: int = 0,
               level_dbfs: float = -26.0, speaker_offsets_db: dict[str, float] | None = None,
               gap_s: tuple[float, float] = (0.15, 0.35), pause_s: tuple[float, float] = (0.3, 0.8),
@@ -75,7 +87,9 @@ def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.
     offsets = speaker_offsets_db or {}
     speech_s = sum(len(u.samples) for t in turns for u in t) / RATE
     overlapping = [i for i in range(1, len(turns)) if i % 2 == 1] if overlap_ratio > 0 else []
-    per_overlap = overlap_ratio * speech_s / max(1, len(overlapping)) if overlapping else 0.0
+    caps = {i: 0.5 * min(len(turns[i][0].samples), len(turns[i - 1][-1].samples)) / RATE for i in overlapping}
+    # overlap / (speech - overlap) = ratio, shared evenly, what a capped change cannot take going to the others
+    overlap_s = fill(caps, overlap_ratio * speech_s / (1 + overlap_ratio))
     pieces: list[tuple[int, np.ndarray, Utterance]] = []
     cursor = int(lead_s * RATE)
     for i, turn in enumerate(turns):
@@ -83,8 +97,7 @@ def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.
             if turn[0].speaker == turns[i - 1][0].speaker:
                 raise InvalidInput(f"turn {i} has the same speaker as turn {i - 1}")
             if i in overlapping:
-                cap = 0.5 * min(len(turn[0].samples), len(pieces[-1][1])) / RATE
-                cursor -= int(min(per_overlap, cap) * RATE)
+                cursor -= int(overlap_s[i] * RATE)
             else:
                 cursor += int(rng.uniform(*pause_s) * RATE)
         for j, u in enumerate(turn):

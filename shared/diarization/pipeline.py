@@ -10,6 +10,7 @@ import numpy as np
 from shared.diarization.clustering import centroids, cluster, refine
 from shared.diarization.config import DiarizationConfig
 from shared.diarization.overlap import fit_mixes
+from shared.diarization.projection import SpeakerProjection
 from shared.diarization.resegment import Turn, resegment
 from shared.diarization.speaker_count import estimate_speakers
 from shared.diarization.windows import embed_windows, speech_windows
@@ -72,8 +73,10 @@ def speaker_labels(emb: np.ndarray, config: DiarizationConfig) -> tuple[np.ndarr
 
 
 def diarize(x16k: np.ndarray, regions_ms: Sequence[tuple[int, int]], encoder: SpeakerEncoder,
-            config: DiarizationConfig = DiarizationConfig()) -> Diarization:
-    """Turns of ``x16k`` (1-D, 16 kHz) within ``regions_ms`` ([start, end) ms of speech)."""
+            config: DiarizationConfig = DiarizationConfig(), projection: SpeakerProjection | None = None
+            ) -> Diarization:
+    """Turns of ``x16k`` (1-D, 16 kHz) within ``regions_ms`` ([start, end) ms of speech). With a
+    ``projection`` every step (clustering, count, overlap, turns) works on the projected embeddings."""
     x = np.asarray(x16k, dtype=np.float32)
     if x.ndim != 1:
         raise InvalidInput(f"diarization takes one channel, got shape {x.shape}")
@@ -86,6 +89,8 @@ def diarize(x16k: np.ndarray, regions_ms: Sequence[tuple[int, int]], encoder: Sp
         turns = [Turn(a, b, 0) for a, b in regions]
         return Diarization(tuple(turns), 1 if turns else 0, 0)
     emb = embed_windows(x, windows, encoder).astype(np.float64)
+    if projection is not None:
+        emb = projection.transform(emb)
     labels, k = speaker_labels(emb, config)
     cents = centroids(emb, labels, k)
     fit = fit_mixes(emb, cents, config)

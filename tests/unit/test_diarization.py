@@ -150,3 +150,19 @@ def test_a_long_call_is_clustered_on_a_subsample_then_by_nearest_centroid(monkey
     monkeypatch.setattr(pipeline, "MAX_CLUSTERED", 40)
     labels, k = pipeline.speaker_labels(x, DiarizationConfig(num_speakers=2))
     assert k == 2 and len(labels) == 200 and agreement(labels, truth) >= 0.97
+
+
+def test_a_mix_has_the_overlap_it_was_asked_for_and_true_spans():
+    from shared.diarization.mixes import Utterance, build_mix, overlapped_ms
+
+    rng = np.random.default_rng(0)
+    turns = [[Utterance("ab"[t % 2], (0.1 * rng.standard_normal(int(16000 * (1.0 if j == 1 else 3.0)))).astype(np.float32))
+              for j in range(3)] for t in range(8)]
+    mix = build_mix(turns, overlap_ratio=0.10, seed=1)
+    over, speech = overlapped_ms(mix.truth)
+    assert over / speech == pytest.approx(0.10, abs=0.01)
+    assert [p.speaker for p in mix.truth] == [u.speaker for t in turns for u in t]
+    assert all(p.end_ms - p.start_ms == pytest.approx(1000 * len(u.samples) / 16000, abs=1)
+               for p, u in zip(mix.truth, [u for t in turns for u in t], strict=True))
+    with pytest.raises(InvalidInput, match="same speaker"):
+        build_mix([turns[0], turns[2]])
