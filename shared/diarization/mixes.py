@@ -1,7 +1,7 @@
 """Mono conversations with known truth, for the diarization benchmark and tests.
 
 Two (or more) speakers take turns of a few utterances each. Between turns there is either a pause
-or an overlap: the next speaker starts before the last one stops. Overlaps are sized so that about
+or an overlap: the next speaker starts before the last one stops (every other change, more if needed). Overlaps are sized so that about
 ``overlap_ratio`` of the speech time is overlapped (each capped at half the shorter utterance, what a
 capped one cannot take going to the others).
 Every utterance is levelled to ``level_dbfs`` RMS (plus a fixed per-speaker offset), so the
@@ -78,7 +78,8 @@ def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.
               gap_s: tuple[float, float] = (0.15, 0.35), pause_s: tuple[float, float] = (0.3, 0.8),
               lead_s: float = 0.5) -> Mix:
     """``turns``: the utterances of each turn, in order; consecutive turns must change speaker.
-    Every other speaker change overlaps (the rest are pauses)."""
+    Every other speaker change overlaps (the rest are pauses); more changes overlap when the caps
+    leave those short of ``overlap_ratio``."""
     if not turns or any(not t for t in turns):
         raise InvalidInput("every turn needs at least one utterance")
     if not 0.0 <= overlap_ratio < 0.5:
@@ -86,10 +87,15 @@ def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.
     rng = np.random.default_rng(seed)
     offsets = speaker_offsets_db or {}
     speech_s = sum(len(u.samples) for t in turns for u in t) / RATE
-    overlapping = [i for i in range(1, len(turns)) if i % 2 == 1] if overlap_ratio > 0 else []
-    caps = {i: 0.5 * min(len(turns[i][0].samples), len(turns[i - 1][-1].samples)) / RATE for i in overlapping}
-    # overlap / (speech - overlap) = ratio, shared evenly, what a capped change cannot take going to the others
-    overlap_s = fill(caps, overlap_ratio * speech_s / (1 + overlap_ratio))
+    target_s = overlap_ratio * speech_s / (1 + overlap_ratio)  # overlap / (speech - overlap) = ratio
+    changes = sorted(range(1, len(turns)), key=lambda i: (i % 2 == 0, i))  # every other change first
+    cap = {i: 0.5 * min(len(turns[i][0].samples), len(turns[i - 1][-1].samples)) / RATE for i in changes}
+    overlapping: list[int] = []
+    for i in changes:
+        if target_s <= 0 or sum(cap[j] for j in overlapping) >= target_s:
+            break
+        overlapping.append(i)
+    overlap_s = fill({i: cap[i] for i in overlapping}, target_s)
     pieces: list[tuple[int, np.ndarray, Utterance]] = []
     cursor = int(lead_s * RATE)
     for i, turn in enumerate(turns):

@@ -166,3 +166,37 @@ def test_a_mix_has_the_overlap_it_was_asked_for_and_true_spans():
                for p, u in zip(mix.truth, [u for t in turns for u in t], strict=True))
     with pytest.raises(InvalidInput, match="same speaker"):
         build_mix([turns[0], turns[2]])
+
+
+def test_the_projection_removes_a_nuisance_shared_by_all_speakers(tmp_path):
+    """Voices that vary most along a shared 'emotion' axis: raw clustering splits by emotion; an LDA fitted
+    on *other* speakers with the same nuisance recovers the two new voices, and survives a save/load."""
+    from shared.diarization.projection import SpeakerProjection
+
+    rng = np.random.default_rng(0)
+    nuisance = rng.standard_normal((3, DIM))
+
+    def voices(n_speakers: int, per: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        r = np.random.default_rng(seed)
+        cents = r.standard_normal((n_speakers, DIM))
+        labels = np.repeat(np.arange(n_speakers), per)
+        x = cents[labels] * 0.6 + (r.standard_normal((len(labels), 3)) * 2.0) @ nuisance \
+            + 0.2 * r.standard_normal((len(labels), DIM))
+        return x / np.linalg.norm(x, axis=1, keepdims=True), labels
+
+    train, who = voices(30, 20, seed=1)
+    projection = SpeakerProjection.fit(train, who, dims=8, shrinkage=0.1, encoder="synthetic", sources={})
+    projection.save(tmp_path)
+    loaded = SpeakerProjection.load(tmp_path)
+    test, truth = voices(2, 40, seed=2)
+    assert agreement(cluster(test, 2), truth) < 0.8
+    assert agreement(cluster(loaded.transform(test), 2), truth) >= 0.95
+    assert np.allclose(np.linalg.norm(loaded.transform(test), axis=1), 1.0)
+
+
+def test_the_bundled_projection_fits_ge2e():
+    from shared.diarization.projection import projection_for
+
+    bundled = projection_for("ge2e-resemblyzer")
+    assert bundled is not None and bundled.matrix.shape == (256, bundled.card.dims)
+    assert bundled.card.speakers == 43 and projection_for("some-other-encoder") is None
