@@ -48,7 +48,9 @@ def call_mode(options: analysis_pb2.AnalyzeOptions, settings: Settings) -> int:
         raise InvalidInput(f"unknown call_mode {options.call_mode}")
     if options.num_speakers > MAX_SPEAKERS:
         raise InvalidInput(f"num_speakers must be 0 (estimate) or 1..{MAX_SPEAKERS}, got {options.num_speakers}")
-    speaker_roles(MAX_SPEAKERS, roles_of(options, settings), options.first_speaker_role)
+    roles = roles_of(options, settings)
+    if options.first_speaker_role and options.first_speaker_role not in roles:
+        raise InvalidInput(f"first speaker role {options.first_speaker_role!r} is not one of the roles {list(roles)}")
     return options.call_mode or _MODES[settings.call_mode]
 
 
@@ -57,8 +59,12 @@ def mixes_down(options: analysis_pb2.AnalyzeOptions, settings: Settings) -> bool
 
 
 def diarizes(options: analysis_pb2.AnalyzeOptions, settings: Settings, channels: int) -> bool:
+    """Whether this call is diarized; its roles are then checked (distinct, "overlap" reserved)."""
     mode = call_mode(options, settings)
-    return mode == analysis_pb2.CALL_MODE_DIARIZE or (mode == analysis_pb2.CALL_MODE_AUTO and channels == 1)
+    diarized = mode == analysis_pb2.CALL_MODE_DIARIZE or (mode == analysis_pb2.CALL_MODE_AUTO and channels == 1)
+    if diarized:
+        speaker_roles(MAX_SPEAKERS, roles_of(options, settings), options.first_speaker_role)
+    return diarized
 
 
 def check_stream(options: analysis_pb2.AnalyzeOptions, settings: Settings) -> None:
