@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.audio.loudness import rms_normalize
 from shared.errors import InvalidInput
 
 RATE = 16000
@@ -46,11 +47,6 @@ class Mix:
     @property
     def duration_ms(self) -> int:
         return 1000 * len(self.samples) // RATE
-
-
-def levelled(x: np.ndarray, dbfs: float) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) or 1e-9
-    return (x * (10 ** (dbfs / 20) / rms)).astype(np.float32)
 
 
 def overlapped_ms(truth: Sequence[Placed]) -> tuple[int, int]:
@@ -109,7 +105,7 @@ def build_mix(turns: Sequence[Sequence[Utterance]], *, overlap_ratio: float = 0.
         for j, u in enumerate(turn):
             if j > 0:
                 cursor += int(rng.uniform(*gap_s) * RATE)
-            x = levelled(np.asarray(u.samples, dtype=np.float32), level_dbfs + offsets.get(u.speaker, 0.0))
+            x = rms_normalize(u.samples, level_dbfs + offsets.get(u.speaker, 0.0))
             pieces.append((cursor, x, u))
             cursor += len(x)
     total = max(start + len(x) for start, x, _ in pieces) + int(lead_s * RATE)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.audio.loudness import rms_normalize
 from shared.diarization.config import DiarizationConfig
 from shared.speaker.encoder import SAMPLE_RATE, SpeakerEncoder
 
@@ -43,11 +44,10 @@ def speech_windows(regions_ms: Sequence[tuple[int, int]], config: DiarizationCon
     return out
 
 
-def levelled(clip: np.ndarray, dbfs: float = WINDOW_DBFS) -> np.ndarray:
-    """The clip at ``dbfs`` RMS, up or down: GE2E's own preprocessing only raises quiet audio, so a loud
+def levelled(clip: np.ndarray) -> np.ndarray:
+    """The clip at -30 dBFS RMS, up or down: GE2E's own preprocessing only raises quiet audio, so a loud
     turn and a quiet turn of one voice would embed apart (the encoder reads mel power, not log-mel)."""
-    rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
-    return clip if rms <= 1e-6 else (clip * (10 ** (dbfs / 20) / rms)).astype(np.float32)
+    return rms_normalize(clip, WINDOW_DBFS)
 
 
 def embed_windows(x16k: np.ndarray, windows: Sequence[Window], encoder: SpeakerEncoder) -> np.ndarray:
