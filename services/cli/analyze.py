@@ -93,6 +93,8 @@ def run_analyze(args: argparse.Namespace, settings: Settings) -> int:
         options["first_speaker_role"] = args.first_speaker
     if args.no_diarize:
         options["call_mode"] = "CALL_MODE_CHANNELS"
+    if args.no_overlap:
+        options["skip_overlap"] = True
     if args.local:
         from services.cli.local_stack import local_stack
 
@@ -132,6 +134,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--first-speaker", default="", metavar="ROLE",
                    help="mono calls: role of the first speaker (default: the first role, agent)")
     s.add_argument("--no-diarize", action="store_true", help="mono calls: one participant, not diarized")
+    s.add_argument("--no-overlap", action="store_true", help="mono calls: no overlap entries, every instant to one "
+                   "participant")
     s.add_argument("--speaker-normalize", action="store_true",
                    help="deprecated, ignored: per-channel normalisation follows the model card")
     s.set_defaults(local=False)

@@ -86,7 +86,7 @@ def diarize_requests(segments: Sequence[common_pb2.Segment], pcm: PcmFile, optio
                                     encoding=common_pb2.PCM_ENCODING_F32LE),
         speech=[common_pb2.Segment(start_ms=s.start_ms, end_ms=s.end_ms) for s in segments],
         num_speakers=options.num_speakers, roles=list(roles_of(options, settings)),
-        first_speaker_role=options.first_speaker_role, request_id=call_id))
+        first_speaker_role=options.first_speaker_role, skip_overlap=options.skip_overlap, request_id=call_id))
     duration_ms = 1000 * pcm.frames // pcm.sample_rate + 1
     for start in range(0, duration_ms, CHUNK_MS):
         yield speaker_pb2.DiarizeRequest(chunk=np.ascontiguousarray(pcm.cut(0, start, start + CHUNK_MS), "<f4")

@@ -65,6 +65,7 @@ def test_a_mono_call_is_diarized_into_agent_and_customer(tmp_path):
         swapped = analyze_path(stub, path, analyze_options({"first_speaker_role": "customer", "num_speakers": 2}),
                                timeout_s=300)
         channels = analyze_path(stub, path, analyze_options({"call_mode": "CALL_MODE_CHANNELS"}), timeout_s=300)
+        single = analyze_path(stub, path, analyze_options({"skip_overlap": True, "num_speakers": 2}), timeout_s=300)
     assert reply.source_channels == 1 and reply.call_mode == analysis_pb2.CALL_MODE_DIARIZE
     assert [p.participant for p in reply.participants] == ["agent", "customer"]
     right = [held_by(reply, t.start_ms, t.end_ms) == t.speaker for t in truth]
@@ -77,3 +78,5 @@ def test_a_mono_call_is_diarized_into_agent_and_customer(tmp_path):
         [swap.get(held_by(reply, t.start_ms, t.end_ms), "") for t in truth]
     assert channels.call_mode == analysis_pb2.CALL_MODE_CHANNELS
     assert {e.participant for e in channels.timeline} == {"mixed"}
+    assert not any(e.overlap for e in single.timeline)
+    assert {e.participant for e in single.timeline} == {"agent", "customer"}

@@ -21,7 +21,7 @@ CALL_MODE_CHANNELS: CallMode
 CALL_MODE_DIARIZE: CallMode
 
 class AnalyzeOptions(_message.Message):
-    __slots__ = ("model", "mix_down", "channel_roles", "vad", "speaker_normalize", "negative_labels", "watch_participant", "min_silence_ms", "call_mode", "num_speakers", "first_speaker_role")
+    __slots__ = ("model", "mix_down", "channel_roles", "vad", "speaker_normalize", "negative_labels", "watch_participant", "min_silence_ms", "call_mode", "num_speakers", "first_speaker_role", "skip_overlap")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MIX_DOWN_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_ROLES_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class AnalyzeOptions(_message.Message):
     CALL_MODE_FIELD_NUMBER: _ClassVar[int]
     NUM_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
     FIRST_SPEAKER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     mix_down: bool
     channel_roles: _containers.RepeatedScalarFieldContainer[str]
@@ -44,7 +45,8 @@ class AnalyzeOptions(_message.Message):
     call_mode: CallMode
     num_speakers: int
     first_speaker_role: str
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., mix_down: _Optional[bool] = ..., channel_roles: _Optional[_Iterable[str]] = ..., vad: _Optional[_Union[_preprocess_pb2.VadOptions, _Mapping]] = ..., speaker_normalize: _Optional[bool] = ..., negative_labels: _Optional[_Iterable[str]] = ..., watch_participant: _Optional[str] = ..., min_silence_ms: _Optional[int] = ..., call_mode: _Optional[_Union[CallMode, str]] = ..., num_speakers: _Optional[int] = ..., first_speaker_role: _Optional[str] = ...) -> None: ...
+    skip_overlap: bool
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., mix_down: _Optional[bool] = ..., channel_roles: _Optional[_Iterable[str]] = ..., vad: _Optional[_Union[_preprocess_pb2.VadOptions, _Mapping]] = ..., speaker_normalize: _Optional[bool] = ..., negative_labels: _Optional[_Iterable[str]] = ..., watch_participant: _Optional[str] = ..., min_silence_ms: _Optional[int] = ..., call_mode: _Optional[_Union[CallMode, str]] = ..., num_speakers: _Optional[int] = ..., first_speaker_role: _Optional[str] = ..., skip_overlap: _Optional[bool] = ...) -> None: ...
 
 class AnalyzeCallRequest(_message.Message):
     __slots__ = ("audio", "options", "call_id")
