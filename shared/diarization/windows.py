@@ -16,6 +16,7 @@ from shared.diarization.config import DiarizationConfig
 from shared.speaker.encoder import SAMPLE_RATE, SpeakerEncoder
 
 WINDOW_DBFS = -30.0  # resemblyzer's target level
+EMBED_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,14 @@ def levelled(clip: np.ndarray) -> np.ndarray:
 
 
 def embed_windows(x16k: np.ndarray, windows: Sequence[Window], encoder: SpeakerEncoder) -> np.ndarray:
-    """(n_windows, dim) unit embeddings of the loudness-levelled windows, all in one encoder batch."""
+    """(n_windows, dim) unit embeddings of the loudness-levelled windows, ``EMBED_BATCH`` windows per encoder
+    batch (one batch for a whole long call would hold all its mel frames and LSTM states at once)."""
     if not windows:
         return np.zeros((0, encoder.dim), dtype=np.float32)
     per_ms = SAMPLE_RATE // 1000
-    clips = [levelled(x16k[w.start_ms * per_ms : w.end_ms * per_ms]) for w in windows]
-    vectors = np.asarray(encoder.embed_batch(clips), dtype=np.float32)
+    parts = []
+    for first in range(0, len(windows), EMBED_BATCH):
+        clips = [levelled(x16k[w.start_ms * per_ms : w.end_ms * per_ms]) for w in windows[first : first + EMBED_BATCH]]
+        parts.append(np.asarray(encoder.embed_batch(clips), dtype=np.float32))
+    vectors = np.concatenate(parts)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
