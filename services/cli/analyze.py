@@ -84,8 +84,8 @@ def analyze_file(path: Path, settings: Settings, *, model: str | None = None, op
     return response_to_dict(response)
 
 
-def run_analyze(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(args.file)
+def call_options(args: argparse.Namespace) -> dict[str, Any]:
+    """AnalyzeOptions (JSON form) from the command line."""
     options: dict[str, Any] = {"mix_down": True} if args.mono else {}
     if args.speakers:
         options["num_speakers"] = args.speakers
@@ -95,6 +95,12 @@ def run_analyze(args: argparse.Namespace, settings: Settings) -> int:
         options["call_mode"] = "CALL_MODE_CHANNELS"
     if args.no_overlap:
         options["skip_overlap"] = True
+    return options
+
+
+def run_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    options = call_options(args)
     if args.local:
         from services.cli.local_stack import local_stack
 
