@@ -112,3 +112,16 @@ def test_garbage_stream_is_invalid_argument(stub):
         stub.Diarize(requests(config(regions), b"\x01\x02\x03"), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert stub.Diarize(requests(config(regions), x.astype("<f4").tobytes()), timeout=60).num_speakers == 2
+
+
+def test_any_rate_and_encoding_with_frames_split_across_chunks(stub):
+    """8 kHz 16-bit PCM in 1001-byte chunks (frames straddle them): resampled to 16 kHz on the way in, and
+    the same participants as the 16 kHz float original."""
+    from shared.audio.resample import resample_array
+
+    x, regions = conversation()
+    pcm = (np.clip(resample_array(x, RATE, 8000), -1, 1) * 32767).astype("<i2").tobytes()
+    cfg = config(regions)
+    cfg.format.CopyFrom(common_pb2.PcmFormat(sample_rate_hz=8000, channels=1, encoding=common_pb2.PCM_ENCODING_S16LE))
+    reply = stub.Diarize(requests(cfg, pcm, chunk=1001), timeout=60)
+    assert who_spoke(reply, regions) == ["agent", "customer", "agent", "customer"]
