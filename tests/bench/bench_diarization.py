@@ -13,7 +13,8 @@
 2. **Call path.** The in-process stack (``services.cli.local_stack``: preprocess, speaker, inference,
    gateway on ephemeral ports; the bundled registry), each mix uploaded as ``ser analyze`` does
    (AnalyzeUpload from disk) with the default options (auto mode: one channel -> diarized, speaker count
-   estimated), and again with ``num_speakers=2``.
+   estimated), and again with ``num_speakers=2``; and speaker A's first 6 utterances alone (auto mode), to see
+   whether one voice is counted as one.
 3. **DER** with pyannote.metrics ``DiarizationErrorRate(collar=0.25)`` (overlap scored, not skipped):
    reference = the placed utterances, hypothesis = the timeline (an overlap entry counts for both
    participants it names). Summed over mixes (total error / total reference time), and per mix.
@@ -109,6 +110,7 @@ def build(pairs: list[tuple], corpora: Path, classes: list[str], label_map: str,
         ub = utterances(corpus, corpora / folder, b, classes, label_map, per, 10 * n + 1, vad)
         turns = [(ua if t % 2 == 0 else ub)[(t // 2) * PER_TURN : (t // 2 + 1) * PER_TURN] for t in range(TURNS)]
         mix = build_mix(turns, overlap_ratio=0.10, seed=n, speaker_offsets_db={a: 2.0, b: -2.0})
+        alone_mix = build_mix([ua[: 2 * PER_TURN]], overlap_ratio=0.0, seed=n)  # speaker A alone, 2 turns' worth
         over, speech = overlapped_ms(mix.truth)
         call = {"call": f"{corpus}-{a}-{b}", "corpus": corpus, "speakers": [a, b], "genders": genders,
                 "duration_s": mix.duration_ms / 1000, "speech_s": speech / 1000, "overlap_share": over / speech,
@@ -119,6 +121,9 @@ def build(pairs: list[tuple], corpora: Path, classes: list[str], label_map: str,
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(path, x, 16000, subtype="PCM_16")
             call[condition] = str(path)
+            one = alone_mix.samples if condition == "clean" else telephone(alone_mix.samples, 16000).astype(np.float32)
+            sf.write(work / condition / f"{call['call']}-one-speaker.wav", one, 16000, subtype="PCM_16")
+            call[f"{condition}_one_speaker"] = str(work / condition / f"{call['call']}-one-speaker.wav")
             alone = []
             for i, u in enumerate(u for turn in turns for u in turn):  # the order of mix.truth
                 clip = u.samples
@@ -230,6 +235,9 @@ def analyse(calls: list[dict[str, Any]], settings: Any, classes: list[str]) -> d
                                  "overlap_right_s": overlap_right_ms(call, result) / 1000}
                     if name == "estimated":
                         row["mix_posteriors"] = mix_posteriors(call, result, classes)
+                one = analyze_path(stub, Path(call[f"{condition}_one_speaker"]), analyze_options({}, MODEL),
+                                   timeout_s=300)
+                row["one_speaker_found"] = len(one.participants)
                 started = time.perf_counter()
                 row["alone_posteriors"] = [
                     alone_posterior(analyze_path(stub, Path(p), analyze_options({"call_mode": "CALL_MODE_CHANNELS"},
@@ -256,6 +264,7 @@ def summarise(calls: list[dict[str, Any]], analysed: dict[str, Any], classes: li
                        "overlap_marked_s": sum(r[name]["overlap_marked_s"] for r in rows),
                        "overlap_right_s": sum(r[name]["overlap_right_s"] for r in rows),
                        "overlap_true_s": sum(c["speech_s"] * c["overlap_share"] for c in calls)}
+        s["one_speaker_found"] = [r["one_speaker_found"] for r in rows]
         for role, index in (("agent", 0), ("customer", 1), ("both", None)):
             truth, mixed, alone = [], [], []
             for call, r in zip(calls, rows, strict=True):
@@ -291,6 +300,8 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{100 * s['false_alarm_s'] / t:.1f} % | {100 * s['confusion_s'] / t:.1f} % | "
                          f"{s['speakers_right']}/{len(result['calls'])} | {s['overlap_marked_s']:.1f} s "
                          f"({s['overlap_right_s']:.1f} s) / {s['overlap_true_s']:.1f} s |")
+    lines += ["", "Speaker count of one speaker alone (speaker A's first 6 utterances, auto mode): found "
+              + "; ".join(f"{c} {result['summary'][c]['one_speaker_found']}" for c in CONDITIONS) + "."]
     lines += ["", "Emotion UAR per participant (agent = first speaker): the mix through the call path (auto mode) vs "
               "the same utterances each analysed alone.", "",
               "| condition | participant | UAR in the mix | UAR alone | utterances | missed in mix |", "|---|---|---|---|---|---|"]
