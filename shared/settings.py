@@ -19,6 +19,7 @@ SERVICE_PORTS: dict[str, int] = {
 }
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
 PIPELINES = ("inprocess", "services")
+CALL_MODES = ("auto", "channels", "diarize")
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -62,6 +63,7 @@ class Settings:
     min_audio_ms: int = 100
     target_sample_rate: int = 16000
     channel_roles: tuple[str, ...] = ("agent", "customer")
+    call_mode: str = "auto"
     redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may carry a password
     artifacts_dir: Path = Path("artifacts")
     data_roots: tuple[Path, ...] = ()
@@ -109,6 +111,9 @@ class Settings:
             for name, port in SERVICE_PORTS.items()
         }
         roles = tuple(r.strip() for r in env.get("SER_CALL_CHANNELS", "agent,customer").split(",") if r.strip())
+        call_mode = env.get("SER_CALL_MODE", "auto").strip().lower() or "auto"
+        if call_mode not in CALL_MODES:
+            raise ValueError(f"SER_CALL_MODE must be one of {', '.join(CALL_MODES)}, got {call_mode!r}")
         return cls(
             addresses=addresses,
             max_message_bytes=_int(env, "SER_MAX_MESSAGE_MB", 64) * 1024 * 1024,
@@ -118,6 +123,7 @@ class Settings:
             min_audio_ms=_int(env, "SER_MIN_AUDIO_MS", 100),
             target_sample_rate=_int(env, "SER_SAMPLE_RATE", 16000),
             channel_roles=roles or ("agent", "customer"),
+            call_mode=call_mode,
             redis_url=env.get("SER_REDIS_URL", "redis://127.0.0.1:6379/0"),
             artifacts_dir=Path(env.get("SER_ARTIFACTS_DIR", "artifacts")),
             data_roots=_paths(env, "SER_DATA_ROOTS"),
@@ -180,7 +186,10 @@ ENV_DOCS: dict[str, str] = {
     "SER_MAX_AUDIO_SECONDS": "longest decoded audio accepted, seconds (default 14400)",
     "SER_MIN_AUDIO_MS": "shortest audio accepted, ms (default 100)",
     "SER_SAMPLE_RATE": "rate every pipeline resamples to, Hz (default 16000)",
-    "SER_CALL_CHANNELS": "role of each channel of a call recording (default agent,customer)",
+    "SER_CALL_CHANNELS": "role of each channel of a call recording (default agent,customer); in a diarized mono "
+                         "call, the roles in order of first appearance",
+    "SER_CALL_MODE": "who is who in a call: auto (diarize calls with one channel), channels (one participant per "
+                     "channel) or diarize (mix down and diarize); AnalyzeOptions.call_mode overrides (default auto)",
     "SER_REDIS_URL": "Celery broker and result backend (default redis://127.0.0.1:6379/0)",
     "SER_ARTIFACTS_DIR": "model registry, vocabularies, PCA, feature cache, job outputs (default ./artifacts)",
     "SER_DATA_ROOTS": "os.pathsep-separated folders that jobs and requests may read from (inputs, manifests, the "

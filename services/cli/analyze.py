@@ -84,9 +84,23 @@ def analyze_file(path: Path, settings: Settings, *, model: str | None = None, op
     return response_to_dict(response)
 
 
+def call_options(args: argparse.Namespace) -> dict[str, Any]:
+    """AnalyzeOptions (JSON form) from the command line."""
+    options: dict[str, Any] = {"mix_down": True} if args.mono else {}
+    if args.speakers:
+        options["num_speakers"] = args.speakers
+    if args.first_speaker:
+        options["first_speaker_role"] = args.first_speaker
+    if args.no_diarize:
+        options["call_mode"] = "CALL_MODE_CHANNELS"
+    if args.no_overlap:
+        options["skip_overlap"] = True
+    return options
+
+
 def run_analyze(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
-    options = {"mix_down": True} if args.mono else {}
+    options = call_options(args)
     if args.local:
         from services.cli.local_stack import local_stack
 
@@ -118,9 +132,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where = s.add_mutually_exclusive_group()
     where.add_argument("--remote", dest="local", action="store_false", help="through a running gateway (default)")
     where.add_argument("--local", dest="local", action="store_true",
-                       help="start preprocess, inference and gateway in this process on the local registry")
+                       help="start preprocess, speaker, inference and gateway in this process on the local registry")
     s.add_argument("--gateway", help="gateway host:port (default SER_GATEWAY_ADDR)")
-    s.add_argument("--mono", action="store_true", help="mix channels down instead of one participant per channel")
+    s.add_argument("--mono", action="store_true", help="mix channels down and diarize instead of one participant "
+                   "per channel")
+    s.add_argument("--speakers", type=int, default=0, help="mono calls: number of speakers (default: estimate, 1..4)")
+    s.add_argument("--first-speaker", default="", metavar="ROLE",
+                   help="mono calls: role of the first speaker (default: the first role, agent)")
+    s.add_argument("--no-diarize", action="store_true", help="mono calls: one participant, not diarized")
+    s.add_argument("--no-overlap", action="store_true", help="mono calls: no overlap entries, every instant to one "
+                   "participant")
     s.add_argument("--speaker-normalize", action="store_true",
                    help="deprecated, ignored: per-channel normalisation follows the model card")
     s.set_defaults(local=False)

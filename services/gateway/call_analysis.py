@@ -6,13 +6,14 @@ call of any length up to SER_MAX_AUDIO_SECONDS / SER_MAX_AUDIO_MB costs bounded 
 message carries a whole decoded call: the source-rate PCM blocks stream to preprocess StreamPrepare
 for the VAD segments, then each segment, read back from the spool, streams into one inference
 PredictGrouped. AnalyzeStream (live) keeps one StreamPrepare and one StreamPredict open per call.
-With SER_PIPELINE=inprocess every segment goes as source-rate float32 PCM with ``speaker_group`` = its
-channel, so the inference service builds the inputs with the model's own front end; with
-SER_PIPELINE=services the features and speaker services compute them (``services.gateway.service_inputs``:
-per call for AnalyzeCall and AnalyzeUpload, per segment as it closes for AnalyzeStream). Either way inference normalises per channel exactly when the
-model card says so (AnalyzeOptions.speaker_normalize is ignored), and the model version resolved at
-the start is pinned for the whole call. A segment stream that fails UNAVAILABLE (a replica died) is
-replayed whole from the spool, since nothing of it has been answered yet.
+With SER_PIPELINE=inprocess every segment goes as source-rate float32 PCM, so the inference service builds
+the inputs with the model's own front end; with SER_PIPELINE=services the features and speaker services
+compute them (``services.gateway.service_inputs``: per call for AnalyzeCall and AnalyzeUpload, per segment
+as it closes for AnalyzeStream). Each segment's ``speaker_group`` is its channel and participant (a mono
+call is diarized into participants by ``services.gateway.mono_call``). Either way inference normalises per
+group exactly when the model card says so (AnalyzeOptions.speaker_normalize is ignored), and the model
+version resolved at the start is pinned for the whole call. A segment stream that fails UNAVAILABLE (a
+replica died) is replayed whole from the spool, since nothing of it has been answered yet.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, emotion_pb2, pre
 
 from services.common.convert import audio_payload_to_source, pcm_format_to_spec, spec_to_pcm_format
 from services.common.deadlines import checked, ensure_active
+from services.gateway import mono_call
 from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
 from services.gateway.convert import call_to_proto, entry_to_proto, segment_audio, segment_request
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
@@ -121,13 +123,14 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
 
     def _result(self, call_id: str, entries: Sequence[TimelineEntry], duration_s: float, roles: Sequence[str], *,
                 rate: int, channels: int, model: emotion_pb2.ModelInfo, options: analysis_pb2.AnalyzeOptions,
-                started: float) -> analysis_pb2.AnalyzeCallResponse:
-        summary = summarize(entries, model.labels, round(1000 * duration_s), self._participants(roles),
-                            analytics_options(options))
+                started: float, diarized: bool = False) -> analysis_pb2.AnalyzeCallResponse:
+        participants = [(r, 0) for r in roles] if diarized else self._participants(roles)
+        summary = summarize(entries, model.labels, round(1000 * duration_s), participants, analytics_options(options))
         result = analysis_pb2.AnalyzeCallResponse(
             call_id=call_id, duration_s=duration_s, source_rate_hz=rate, source_channels=channels, model=model.ref,
             feature_config=model.feature_config)
         call_to_proto(summary, result)
+        result.call_mode = analysis_pb2.CALL_MODE_DIARIZE if diarized else analysis_pb2.CALL_MODE_CHANNELS
         result.processing_s = time.perf_counter() - started
         return result
 
@@ -162,11 +165,17 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
     def _analyze_spooled(self, spool: CallSpool, raw: RawPcmSpec | None, options: analysis_pb2.AnalyzeOptions,
                          call_id: str, model: emotion_pb2.ModelInfo, context: grpc.ServicerContext, started: float
                          ) -> analysis_pb2.AnalyzeCallResponse:
-        decoder = CallDecoder(spool.finish_upload(), self.limits, raw=raw, mix_down=options.mix_down)
+        decoder = CallDecoder(spool.finish_upload(), self.limits, raw=raw,
+                              mix_down=mono_call.mixes_down(options, self.settings))
         with PcmFile(spool.pcm_path, decoder.sample_rate, decoder.channels) as pcm:
             segments, summary = self._segments(decoder, pcm, options, call_id, context)
             pcm.finish()
             ensure_active(context)
+            roles, diarized = list(summary.roles), mono_call.diarizes(options, self.settings, decoder.channels)
+            if diarized:
+                turns = mono_call.diarize_call(self.downstream.speaker, segments, pcm, options, self.settings, call_id,
+                                               call_timeout(context, decoder), context)
+                segments, roles = turns.segments, turns.roles
             answers = self._predict_replayed(segments, pcm, model, lambda: call_timeout(context, decoder), context)
         entries = []
         for segment, answer in zip(segments, answers, strict=True):
@@ -174,8 +183,11 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                 log.warning("segment %s skipped: %s", answer.request_id, answer.error.message)
                 continue
             entries.append(classify(classified(segment, answer)))
-        return self._result(call_id, entries, summary.duration_s, summary.roles, rate=decoder.sample_rate,
-                            channels=decoder.source_channels, model=model, options=options, started=started)
+        if diarized:
+            entries = mono_call.mark_overlaps(entries, turns.overlaps)
+        return self._result(call_id, entries, summary.duration_s, roles, rate=decoder.sample_rate,
+                            channels=decoder.source_channels, model=model, options=options, started=started,
+                            diarized=diarized)
 
     def _segments(self, decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,
                   context: grpc.ServicerContext
@@ -241,6 +253,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             raise InvalidInput("the first AnalyzeStream message must carry `config` (PCM format and options)")
         config = first.config
         options = config.options
+        mono_call.check_stream(options, self.settings)
         spec = pcm_format_to_spec(config.format)
         model = self._model(options, context)
         audio = StreamAudio(spec, max_bytes=self.settings.max_audio_bytes, mix_down=options.mix_down)

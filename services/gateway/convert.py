@@ -18,10 +18,15 @@ def segment_audio(samples: np.ndarray, rate: int) -> common_pb2.AudioPayload:
                                    RawPcmSpec(sample_rate=rate, channels=1, encoding="pcm_f32le"))
 
 
+def speaker_group(segment: common_pb2.Segment) -> str:
+    """Normalisation group: the channel and its participant (per channel on stereo, per participant on mono)."""
+    return f"channel{segment.channel}:{segment.speaker}" if segment.speaker else f"channel{segment.channel}"
+
+
 def segment_request(segment: common_pb2.Segment, model: common_pb2.ModelRef) -> emotion_pb2.PredictRequest:
     """A segment's PredictRequest without its input: the call's resolved model version (even if one is
-    promoted meanwhile), the speaker group its channel, and an id naming the segment."""
-    return emotion_pb2.PredictRequest(model=model, speaker_group=f"channel{segment.channel}",
+    promoted meanwhile), the speaker group its channel and participant, and an id naming the segment."""
+    return emotion_pb2.PredictRequest(model=model, speaker_group=speaker_group(segment),
                                       request_id=f"{segment.channel}:{segment.start_ms}-{segment.end_ms}")
 
 
@@ -34,6 +39,8 @@ def entry_to_proto(entry: TimelineEntry) -> analysis_pb2.TimelineEntry:
                                              top_label=entry.top_label, top_prob=entry.top_prob,
                                              valence=entry.valence, arousal=entry.arousal),
         index=entry.index,
+        overlap=entry.overlap,
+        overlap_participants=list(entry.overlap_participants),
     )
 
 

@@ -30,16 +30,16 @@ def downstream_timeout(context: grpc.ServicerContext, default_s: float = DEFAULT
 
 
 class Downstream:
-    """Channels to preprocess and inference (and, with SER_PIPELINE=services, features and speaker), opened
-    once per gateway and closed with it."""
+    """Channels to preprocess, inference and speaker (embeddings with SER_PIPELINE=services, diarization of
+    mono calls), and with SER_PIPELINE=services features; opened once per gateway and closed with it."""
 
     def __init__(self, settings: Settings) -> None:
-        names = ("preprocess", "inference") + (("features", "speaker") if settings.pipeline == "services" else ())
+        names = ("preprocess", "inference", "speaker") + (("features",) if settings.pipeline == "services" else ())
         self._channels = {name: channel(settings.address(name), settings, service=name) for name in names}
         self.preprocess = preprocess_pb2_grpc.PreprocessStub(self._channels["preprocess"])
         self.inference = emotion_pb2_grpc.EmotionStub(self._channels["inference"])
+        self.speaker = speaker_pb2_grpc.SpeakerStub(self._channels["speaker"])
         self.features = features_pb2_grpc.FeaturesStub(self._channels["features"]) if "features" in names else None
-        self.speaker = speaker_pb2_grpc.SpeakerStub(self._channels["speaker"]) if "speaker" in names else None
 
     def close(self) -> None:
         for ch in self._channels.values():

@@ -7,7 +7,7 @@ All clips of a call (and of every item of an EmbedBatch) go through the encoder 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,9 @@ from ser.v1 import common_pb2, speaker_pb2, speaker_pb2_grpc
 from services.common.clips import Clip, channel_clips, clips_of, decode_request_audio, error_detail
 from services.common.convert import ndarray_to_tensor
 from services.common.deadlines import ensure_active
+from services.speaker.diarize import diarize_stream
 from shared.audio.decode import AudioLimits
+from shared.diarization.projection import projection_for
 from shared.errors import ConfigMismatch, InvalidInput, NotFound
 from shared.features.artifacts import SPEAKER_PCA, ArtifactStore, load_speaker_pca
 from shared.settings import Settings
@@ -45,6 +47,7 @@ class SpeakerServicer(speaker_pb2_grpc.SpeakerServicer):
         self.settings = settings
         self.limits = AudioLimits.from_settings(settings)
         self.encoder = encoder if encoder is not None else Ge2eEncoder(device=device)
+        self.projection = projection_for(self.encoder.name)  # the bundled diarization LDA, when it fits the encoder
         self.projections = ArtifactStore(settings.artifacts_dir, SPEAKER_PCA)
         self._lock = threading.Lock()
         self._loaded: dict[Path, SpeakerPca] = {}
@@ -136,3 +139,8 @@ class SpeakerServicer(speaker_pb2_grpc.SpeakerServicer):
             except InvalidInput as exc:  # one bad recording does not sink the batch
                 plans.append(Planned(item, [Clip(None, None, exc)], None))
         return speaker_pb2.EmbedBatchResponse(items=self._embed_all(plans, context))
+
+    def Diarize(self, request_iterator: Iterable[speaker_pb2.DiarizeRequest], context: grpc.ServicerContext
+                ) -> speaker_pb2.DiarizeResponse:
+        return diarize_stream(request_iterator, context, self.encoder, self.settings.channel_roles, self.limits,
+                              self.projection)

@@ -47,7 +47,8 @@ def summarize(entries: Sequence[TimelineEntry], labels: Sequence[str], duration_
     ordered = sorted(entries, key=lambda e: (e.start_ms, e.channel, e.end_ms))
     timeline = [replace(e, index=i) for i, e in enumerate(ordered)]
     duration_ms = max([int(duration_ms), *(e.end_ms for e in timeline)])
-    summaries = participant_summaries(timeline, labels, duration_ms, participants)
+    # overlap entries (two diarized voices at once) belong to no single participant
+    summaries = participant_summaries([e for e in timeline if not e.overlap], labels, duration_ms, participants)
     watch = watched([s.participant for s in summaries], options.watch_participant)
     with_turns = tuple(
         replace(s, negative_turns=tuple(negative_turns([e for e in timeline if e.participant == s.participant],
@@ -56,6 +57,9 @@ def summarize(entries: Sequence[TimelineEntry], labels: Sequence[str], duration_
         for s in summaries
     )
     silence = silence_summary(((e.start_ms, e.end_ms) for e in timeline), duration_ms, options.min_silence_ms)
+    marked = sum(e.duration_ms for e in timeline if e.overlap)
+    if marked:
+        silence = replace(silence, overlap_ms=silence.overlap_ms + marked)
     return CallSummary(tuple(timeline), with_turns, silence, tuple(labels), duration_ms)
 
 

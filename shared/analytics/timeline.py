@@ -41,10 +41,15 @@ class TimelineEntry:
     top_prob: float
     valence: float
     arousal: float
+    overlap_participants: tuple[str, ...] = ()  # a diarized stretch where these two spoke at once
 
     @property
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    @property
+    def overlap(self) -> bool:
+        return bool(self.overlap_participants)
 
 
 def valence_arousal_of(labels: Sequence[str], probs: Sequence[float]) -> tuple[float, float]:

@@ -81,6 +81,14 @@ def peak_normalize(x: np.ndarray, peak_dbfs: float = -1.0) -> np.ndarray:
     return (x * (10.0 ** (peak_dbfs / 20.0) / peak)).astype(np.float32)
 
 
+def rms_normalize(x: np.ndarray, rms_dbfs: float) -> np.ndarray:
+    """Gain (up or down) to ``rms_dbfs`` RMS, the level resemblyzer's GE2E preprocessing uses; near-silence
+    (RMS <= 1e-6) comes back unchanged."""
+    x = np.asarray(x, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
+    return x if rms <= 1e-6 else (x * (10 ** (rms_dbfs / 20) / rms)).astype(np.float32)
+
+
 def loudness_normalize(
     x: np.ndarray,
     sr: int,

@@ -22,6 +22,7 @@ from services.inference.config import InferenceConfig
 from services.inference.server import serve as serve_inference
 from services.jobs.client import JobClient
 from services.preprocess.server import serve as serve_preprocess
+from services.speaker.server import serve as serve_speaker
 from shared.assets import sample_call_path
 from shared.registry import ModelRegistry
 from shared.settings import Settings
@@ -39,12 +40,14 @@ def base_settings() -> Settings:
 
 @contextmanager
 def serve_stack(settings: Settings, root: Path) -> Iterator[tuple[analysis_pb2_grpc.CallAnalysisStub, Settings]]:
-    """Preprocess, inference (the tiny model in ``root``) and gateway in-process, all with ``settings``' limits."""
+    """Preprocess, speaker (diarizes mono calls), inference (the tiny model in ``root``) and gateway in-process,
+    all with ``settings``' limits."""
     preprocess, preprocess_port = serve_preprocess(settings, port=0)
+    speaker, speaker_port = serve_speaker(settings, port=0)
     inference = serve_inference(settings, port=0, config=InferenceConfig(poll_s=0.5), registry=ModelRegistry(root),
                                 device="cpu")
     addresses = {**settings.addresses, "preprocess": f"127.0.0.1:{preprocess_port}",
-                 "inference": f"127.0.0.1:{inference.port}"}
+                 "inference": f"127.0.0.1:{inference.port}", "speaker": f"127.0.0.1:{speaker_port}"}
     gateway_settings = dataclasses.replace(settings, addresses=addresses)
     gateway = serve_gateway(gateway_settings, port=0)
     ch = channel(f"127.0.0.1:{gateway.port}", settings)
@@ -54,6 +57,7 @@ def serve_stack(settings: Settings, root: Path) -> Iterator[tuple[analysis_pb2_g
         ch.close()
         gateway.stop(0)
         inference.stop(0)
+        speaker.stop(0)
         preprocess.stop(0)
 
 

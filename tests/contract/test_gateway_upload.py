@@ -130,11 +130,15 @@ def test_raw_pcm_upload_matches_the_wav(small_stack, spool_dir):
     assert (raw.source_rate_hz, raw.source_channels) == (16000, 2)
 
 
-def test_mix_down_gives_one_participant(small_stack, spool_dir):
+def test_mix_down_is_diarized_or_one_participant_by_channel(small_stack, spool_dir):
     stub, _ = small_stack
-    reply = send(stub, sample_call_path().read_bytes(), mix_down=True)
-    assert {e.segment.channel for e in reply.timeline} == {0} and reply.source_channels == 2
-    assert [p.participant for p in reply.participants] == ["mixed"]
+    diarized = send(stub, sample_call_path().read_bytes(), mix_down=True)
+    assert {e.segment.channel for e in diarized.timeline} == {0} and diarized.source_channels == 2
+    assert diarized.call_mode == analysis_pb2.CALL_MODE_DIARIZE
+    assert [p.participant for p in diarized.participants][:2] == ["agent", "customer"]
+    one = send(stub, sample_call_path().read_bytes(), mix_down=True, call_mode=analysis_pb2.CALL_MODE_CHANNELS)
+    assert one.call_mode == analysis_pb2.CALL_MODE_CHANNELS
+    assert [p.participant for p in one.participants] == ["mixed"]
 
 
 def test_bad_uploads_are_refused_with_a_status_and_the_gateway_still_serves(small_stack, spool_dir):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from shared.audio.loudness import _k_weighting, loudness_lufs, loudness_normalize, peak_normalize
+from shared.audio.loudness import _k_weighting, loudness_lufs, loudness_normalize, peak_normalize, rms_normalize
 
 
 def sine(amp: float, sr: int = 16000, seconds: float = 3.0, freq: float = 1000.0) -> np.ndarray:
@@ -67,3 +67,12 @@ def test_peak_normalize():
     assert 20 * np.log10(np.max(np.abs(y))) == pytest.approx(-1.0, abs=1e-4)
     st = np.stack([sine(0.25), sine(0.5)])
     assert np.max(np.abs(peak_normalize(st, 0.0))) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_rms_normalize_raises_and_lowers_to_the_level_and_leaves_silence():
+    x = (0.5 * np.sin(np.linspace(0, 200 * np.pi, 16000))).astype(np.float32)  # RMS 0.354 = -9 dBFS
+    for target in (-30.0, -3.0):
+        y = rms_normalize(x, target)
+        assert 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2))) == pytest.approx(target, abs=1e-3)
+    silent = np.zeros(100, dtype=np.float32)
+    assert np.array_equal(rms_normalize(silent, -30.0), silent)

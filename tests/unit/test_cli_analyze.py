@@ -161,3 +161,23 @@ def test_every_grpc_failure_becomes_one_line_with_its_cause_and_fix(code, detail
     assert main(["analyze", str(sample_call_path())]) == 1
     err = capfd.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith(f"error ({code.name.lower()}): {expected}"), err
+
+
+def test_mono_call_flags_become_analyze_options():
+    import argparse
+
+    from ser.v1 import analysis_pb2
+
+    from services.cli.analyze import add_parser, call_options
+    from services.jobs.analyze_client import analyze_options
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)
+    parse = sub.choices["analyze"].parse_args
+    assert call_options(parse(["call.wav"])) == {}
+    options = analyze_options(call_options(parse(["call.wav", "--mono", "--speakers", "3", "--first-speaker",
+                                                  "customer", "--no-overlap"])))
+    assert (options.mix_down, options.num_speakers, options.first_speaker_role, options.skip_overlap) == \
+        (True, 3, "customer", True)
+    assert analyze_options(call_options(parse(["call.wav", "--no-diarize"]))).call_mode == \
+        analysis_pb2.CALL_MODE_CHANNELS

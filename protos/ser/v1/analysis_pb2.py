@@ -26,43 +26,45 @@ from ser.v1 import common_pb2 as ser_dot_v1_dot_common__pb2
 from ser.v1 import preprocess_pb2 as ser_dot_v1_dot_preprocess__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15ser/v1/analysis.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\x1a\x17ser/v1/preprocess.proto\"\xe2\x01\n\x0e\x41nalyzeOptions\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x10\n\x08mix_down\x18\x02 \x01(\x08\x12\x15\n\rchannel_roles\x18\x03 \x03(\t\x12\x1f\n\x03vad\x18\x04 \x01(\x0b\x32\x12.ser.v1.VadOptions\x12\x19\n\x11speaker_normalize\x18\x05 \x01(\x08\x12\x17\n\x0fnegative_labels\x18\x06 \x03(\t\x12\x19\n\x11watch_participant\x18\x07 \x01(\t\x12\x16\n\x0emin_silence_ms\x18\x08 \x01(\r\"s\n\x12\x41nalyzeCallRequest\x12#\n\x05\x61udio\x18\x01 \x01(\x0b\x32\x14.ser.v1.AudioPayload\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\"\x81\x01\n\rTimelineEntry\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ser.v1.Segment\x12\x13\n\x0bparticipant\x18\x02 \x01(\t\x12*\n\x07\x65motion\x18\x03 \x01(\x0b\x32\x19.ser.v1.EmotionPosteriors\x12\r\n\x05index\x18\x04 \x01(\r\"S\n\x0c\x45motionShare\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x01\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12\x10\n\x08segments\x18\x04 \x01(\r\"\xab\x01\n\x0eQuarterSummary\x12\x0f\n\x07quarter\x18\x01 \x01(\r\x12\x10\n\x08start_ms\x18\x02 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x03 \x01(\x03\x12\x14\n\x0ctalk_time_ms\x18\x04 \x01(\x03\x12$\n\x06shares\x18\x05 \x03(\x0b\x32\x14.ser.v1.EmotionShare\x12\x14\n\x0cmean_valence\x18\x06 \x01(\x02\x12\x14\n\x0cmean_arousal\x18\x07 \x01(\x02\"\x8a\x01\n\x0cTurningPoint\x12\r\n\x05\x61t_ms\x18\x01 \x01(\x03\x12\x16\n\x0etimeline_index\x18\x02 \x01(\r\x12\x12\n\nfrom_label\x18\x03 \x01(\t\x12\x10\n\x08to_label\x18\x04 \x01(\t\x12\x16\n\x0evalence_before\x18\x05 \x01(\x02\x12\x15\n\rvalence_after\x18\x06 \x01(\x02\"\xa0\x02\n\x12ParticipantSummary\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\r\x12\x14\n\x0ctalk_time_ms\x18\x03 \x01(\x03\x12\x12\n\ntalk_share\x18\x04 \x01(\x01\x12$\n\x06shares\x18\x05 \x03(\x0b\x32\x14.ser.v1.EmotionShare\x12(\n\x08quarters\x18\x06 \x03(\x0b\x32\x16.ser.v1.QuarterSummary\x12,\n\x0enegative_turns\x18\x07 \x03(\x0b\x32\x14.ser.v1.TurningPoint\x12\x14\n\x0cmean_valence\x18\x08 \x01(\x02\x12\x14\n\x0cmean_arousal\x18\t \x01(\x02\x12\x10\n\x08segments\x18\n \x01(\r\",\n\x08Interval\x12\x10\n\x08start_ms\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x02 \x01(\x03\"n\n\x0eSilenceSummary\x12\x10\n\x08total_ms\x18\x01 \x01(\x03\x12\r\n\x05share\x18\x02 \x01(\x01\x12\'\n\rlong_silences\x18\x03 \x03(\x0b\x32\x10.ser.v1.Interval\x12\x12\n\noverlap_ms\x18\x04 \x01(\x03\"\xe8\x02\n\x13\x41nalyzeCallResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12\x16\n\x0esource_rate_hz\x18\x03 \x01(\r\x12\x17\n\x0fsource_channels\x18\x04 \x01(\r\x12\'\n\x08timeline\x18\x05 \x03(\x0b\x32\x15.ser.v1.TimelineEntry\x12\x30\n\x0cparticipants\x18\x06 \x03(\x0b\x32\x1a.ser.v1.ParticipantSummary\x12\'\n\x07silence\x18\x07 \x01(\x0b\x32\x16.ser.v1.SilenceSummary\x12\x1f\n\x05model\x18\x08 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x30\n\x0e\x66\x65\x61ture_config\x18\t \x01(\x0b\x32\x18.ser.v1.FeatureConfigRef\x12\x0e\n\x06labels\x18\n \x03(\t\x12\x14\n\x0cprocessing_s\x18\x0b \x01(\x01\"\x8b\x01\n\x13\x41nalyzeUploadConfig\x12\'\n\x07options\x18\x01 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x0f\n\x07\x63\x61ll_id\x18\x02 \x01(\t\x12%\n\nraw_format\x18\x03 \x01(\x0b\x32\x11.ser.v1.PcmFormat\x12\x13\n\x0b\x66ormat_hint\x18\x04 \x01(\t\"^\n\x14\x41nalyzeUploadRequest\x12-\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1b.ser.v1.AnalyzeUploadConfigH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"r\n\x13\x41nalyzeStreamConfig\x12!\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x11.ser.v1.PcmFormat\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\"^\n\x14\x41nalyzeStreamRequest\x12-\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1b.ser.v1.AnalyzeStreamConfigH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"\x9f\x01\n\x15\x41nalyzeStreamResponse\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x15.ser.v1.TimelineEntryH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.ser.v1.AnalyzeCallResponseH\x00\x12\x13\n\x0breceived_ms\x18\x03 \x01(\x03\x12\x12\n\nlatency_ms\x18\x04 \x01(\x02\x42\x06\n\x04kind2\xf6\x01\n\x0c\x43\x61llAnalysis\x12\x46\n\x0b\x41nalyzeCall\x12\x1a.ser.v1.AnalyzeCallRequest\x1a\x1b.ser.v1.AnalyzeCallResponse\x12L\n\rAnalyzeUpload\x12\x1c.ser.v1.AnalyzeUploadRequest\x1a\x1b.ser.v1.AnalyzeCallResponse(\x01\x12P\n\rAnalyzeStream\x12\x1c.ser.v1.AnalyzeStreamRequest\x1a\x1d.ser.v1.AnalyzeStreamResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15ser/v1/analysis.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\x1a\x17ser/v1/preprocess.proto\"\xcf\x02\n\x0e\x41nalyzeOptions\x12\x1f\n\x05model\x18\x01 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x10\n\x08mix_down\x18\x02 \x01(\x08\x12\x15\n\rchannel_roles\x18\x03 \x03(\t\x12\x1f\n\x03vad\x18\x04 \x01(\x0b\x32\x12.ser.v1.VadOptions\x12\x19\n\x11speaker_normalize\x18\x05 \x01(\x08\x12\x17\n\x0fnegative_labels\x18\x06 \x03(\t\x12\x19\n\x11watch_participant\x18\x07 \x01(\t\x12\x16\n\x0emin_silence_ms\x18\x08 \x01(\r\x12#\n\tcall_mode\x18\t \x01(\x0e\x32\x10.ser.v1.CallMode\x12\x14\n\x0cnum_speakers\x18\n \x01(\r\x12\x1a\n\x12\x66irst_speaker_role\x18\x0b \x01(\t\x12\x14\n\x0cskip_overlap\x18\x0c \x01(\x08\"s\n\x12\x41nalyzeCallRequest\x12#\n\x05\x61udio\x18\x01 \x01(\x0b\x32\x14.ser.v1.AudioPayload\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\"\xb0\x01\n\rTimelineEntry\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ser.v1.Segment\x12\x13\n\x0bparticipant\x18\x02 \x01(\t\x12*\n\x07\x65motion\x18\x03 \x01(\x0b\x32\x19.ser.v1.EmotionPosteriors\x12\r\n\x05index\x18\x04 \x01(\r\x12\x0f\n\x07overlap\x18\x05 \x01(\x08\x12\x1c\n\x14overlap_participants\x18\x06 \x03(\t\"S\n\x0c\x45motionShare\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x01\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12\x10\n\x08segments\x18\x04 \x01(\r\"\xab\x01\n\x0eQuarterSummary\x12\x0f\n\x07quarter\x18\x01 \x01(\r\x12\x10\n\x08start_ms\x18\x02 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x03 \x01(\x03\x12\x14\n\x0ctalk_time_ms\x18\x04 \x01(\x03\x12$\n\x06shares\x18\x05 \x03(\x0b\x32\x14.ser.v1.EmotionShare\x12\x14\n\x0cmean_valence\x18\x06 \x01(\x02\x12\x14\n\x0cmean_arousal\x18\x07 \x01(\x02\"\x8a\x01\n\x0cTurningPoint\x12\r\n\x05\x61t_ms\x18\x01 \x01(\x03\x12\x16\n\x0etimeline_index\x18\x02 \x01(\r\x12\x12\n\nfrom_label\x18\x03 \x01(\t\x12\x10\n\x08to_label\x18\x04 \x01(\t\x12\x16\n\x0evalence_before\x18\x05 \x01(\x02\x12\x15\n\rvalence_after\x18\x06 \x01(\x02\"\xa0\x02\n\x12ParticipantSummary\x12\x13\n\x0bparticipant\x18\x01 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\r\x12\x14\n\x0ctalk_time_ms\x18\x03 \x01(\x03\x12\x12\n\ntalk_share\x18\x04 \x01(\x01\x12$\n\x06shares\x18\x05 \x03(\x0b\x32\x14.ser.v1.EmotionShare\x12(\n\x08quarters\x18\x06 \x03(\x0b\x32\x16.ser.v1.QuarterSummary\x12,\n\x0enegative_turns\x18\x07 \x03(\x0b\x32\x14.ser.v1.TurningPoint\x12\x14\n\x0cmean_valence\x18\x08 \x01(\x02\x12\x14\n\x0cmean_arousal\x18\t \x01(\x02\x12\x10\n\x08segments\x18\n \x01(\r\",\n\x08Interval\x12\x10\n\x08start_ms\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x02 \x01(\x03\"n\n\x0eSilenceSummary\x12\x10\n\x08total_ms\x18\x01 \x01(\x03\x12\r\n\x05share\x18\x02 \x01(\x01\x12\'\n\rlong_silences\x18\x03 \x03(\x0b\x32\x10.ser.v1.Interval\x12\x12\n\noverlap_ms\x18\x04 \x01(\x03\"\x8d\x03\n\x13\x41nalyzeCallResponse\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x12\n\nduration_s\x18\x02 \x01(\x01\x12\x16\n\x0esource_rate_hz\x18\x03 \x01(\r\x12\x17\n\x0fsource_channels\x18\x04 \x01(\r\x12\'\n\x08timeline\x18\x05 \x03(\x0b\x32\x15.ser.v1.TimelineEntry\x12\x30\n\x0cparticipants\x18\x06 \x03(\x0b\x32\x1a.ser.v1.ParticipantSummary\x12\'\n\x07silence\x18\x07 \x01(\x0b\x32\x16.ser.v1.SilenceSummary\x12\x1f\n\x05model\x18\x08 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x30\n\x0e\x66\x65\x61ture_config\x18\t \x01(\x0b\x32\x18.ser.v1.FeatureConfigRef\x12\x0e\n\x06labels\x18\n \x03(\t\x12\x14\n\x0cprocessing_s\x18\x0b \x01(\x01\x12#\n\tcall_mode\x18\x0c \x01(\x0e\x32\x10.ser.v1.CallMode\"\x8b\x01\n\x13\x41nalyzeUploadConfig\x12\'\n\x07options\x18\x01 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x0f\n\x07\x63\x61ll_id\x18\x02 \x01(\t\x12%\n\nraw_format\x18\x03 \x01(\x0b\x32\x11.ser.v1.PcmFormat\x12\x13\n\x0b\x66ormat_hint\x18\x04 \x01(\t\"^\n\x14\x41nalyzeUploadRequest\x12-\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1b.ser.v1.AnalyzeUploadConfigH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"r\n\x13\x41nalyzeStreamConfig\x12!\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x11.ser.v1.PcmFormat\x12\'\n\x07options\x18\x02 \x01(\x0b\x32\x16.ser.v1.AnalyzeOptions\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\"^\n\x14\x41nalyzeStreamRequest\x12-\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x1b.ser.v1.AnalyzeStreamConfigH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"\x9f\x01\n\x15\x41nalyzeStreamResponse\x12&\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x15.ser.v1.TimelineEntryH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.ser.v1.AnalyzeCallResponseH\x00\x12\x13\n\x0breceived_ms\x18\x03 \x01(\x03\x12\x12\n\nlatency_ms\x18\x04 \x01(\x02\x42\x06\n\x04kind*h\n\x08\x43\x61llMode\x12\x19\n\x15\x43\x41LL_MODE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43\x41LL_MODE_AUTO\x10\x01\x12\x16\n\x12\x43\x41LL_MODE_CHANNELS\x10\x02\x12\x15\n\x11\x43\x41LL_MODE_DIARIZE\x10\x03\x32\xf6\x01\n\x0c\x43\x61llAnalysis\x12\x46\n\x0b\x41nalyzeCall\x12\x1a.ser.v1.AnalyzeCallRequest\x1a\x1b.ser.v1.AnalyzeCallResponse\x12L\n\rAnalyzeUpload\x12\x1c.ser.v1.AnalyzeUploadRequest\x1a\x1b.ser.v1.AnalyzeCallResponse(\x01\x12P\n\rAnalyzeStream\x12\x1c.ser.v1.AnalyzeStreamRequest\x1a\x1d.ser.v1.AnalyzeStreamResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ser.v1.analysis_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CALLMODE']._serialized_start=2574
+  _globals['_CALLMODE']._serialized_end=2678
   _globals['_ANALYZEOPTIONS']._serialized_start=80
-  _globals['_ANALYZEOPTIONS']._serialized_end=306
-  _globals['_ANALYZECALLREQUEST']._serialized_start=308
-  _globals['_ANALYZECALLREQUEST']._serialized_end=423
-  _globals['_TIMELINEENTRY']._serialized_start=426
-  _globals['_TIMELINEENTRY']._serialized_end=555
-  _globals['_EMOTIONSHARE']._serialized_start=557
-  _globals['_EMOTIONSHARE']._serialized_end=640
-  _globals['_QUARTERSUMMARY']._serialized_start=643
-  _globals['_QUARTERSUMMARY']._serialized_end=814
-  _globals['_TURNINGPOINT']._serialized_start=817
-  _globals['_TURNINGPOINT']._serialized_end=955
-  _globals['_PARTICIPANTSUMMARY']._serialized_start=958
-  _globals['_PARTICIPANTSUMMARY']._serialized_end=1246
-  _globals['_INTERVAL']._serialized_start=1248
-  _globals['_INTERVAL']._serialized_end=1292
-  _globals['_SILENCESUMMARY']._serialized_start=1294
-  _globals['_SILENCESUMMARY']._serialized_end=1404
-  _globals['_ANALYZECALLRESPONSE']._serialized_start=1407
-  _globals['_ANALYZECALLRESPONSE']._serialized_end=1767
-  _globals['_ANALYZEUPLOADCONFIG']._serialized_start=1770
-  _globals['_ANALYZEUPLOADCONFIG']._serialized_end=1909
-  _globals['_ANALYZEUPLOADREQUEST']._serialized_start=1911
-  _globals['_ANALYZEUPLOADREQUEST']._serialized_end=2005
-  _globals['_ANALYZESTREAMCONFIG']._serialized_start=2007
-  _globals['_ANALYZESTREAMCONFIG']._serialized_end=2121
-  _globals['_ANALYZESTREAMREQUEST']._serialized_start=2123
-  _globals['_ANALYZESTREAMREQUEST']._serialized_end=2217
-  _globals['_ANALYZESTREAMRESPONSE']._serialized_start=2220
-  _globals['_ANALYZESTREAMRESPONSE']._serialized_end=2379
-  _globals['_CALLANALYSIS']._serialized_start=2382
-  _globals['_CALLANALYSIS']._serialized_end=2628
+  _globals['_ANALYZEOPTIONS']._serialized_end=415
+  _globals['_ANALYZECALLREQUEST']._serialized_start=417
+  _globals['_ANALYZECALLREQUEST']._serialized_end=532
+  _globals['_TIMELINEENTRY']._serialized_start=535
+  _globals['_TIMELINEENTRY']._serialized_end=711
+  _globals['_EMOTIONSHARE']._serialized_start=713
+  _globals['_EMOTIONSHARE']._serialized_end=796
+  _globals['_QUARTERSUMMARY']._serialized_start=799
+  _globals['_QUARTERSUMMARY']._serialized_end=970
+  _globals['_TURNINGPOINT']._serialized_start=973
+  _globals['_TURNINGPOINT']._serialized_end=1111
+  _globals['_PARTICIPANTSUMMARY']._serialized_start=1114
+  _globals['_PARTICIPANTSUMMARY']._serialized_end=1402
+  _globals['_INTERVAL']._serialized_start=1404
+  _globals['_INTERVAL']._serialized_end=1448
+  _globals['_SILENCESUMMARY']._serialized_start=1450
+  _globals['_SILENCESUMMARY']._serialized_end=1560
+  _globals['_ANALYZECALLRESPONSE']._serialized_start=1563
+  _globals['_ANALYZECALLRESPONSE']._serialized_end=1960
+  _globals['_ANALYZEUPLOADCONFIG']._serialized_start=1963
+  _globals['_ANALYZEUPLOADCONFIG']._serialized_end=2102
+  _globals['_ANALYZEUPLOADREQUEST']._serialized_start=2104
+  _globals['_ANALYZEUPLOADREQUEST']._serialized_end=2198
+  _globals['_ANALYZESTREAMCONFIG']._serialized_start=2200
+  _globals['_ANALYZESTREAMCONFIG']._serialized_end=2314
+  _globals['_ANALYZESTREAMREQUEST']._serialized_start=2316
+  _globals['_ANALYZESTREAMREQUEST']._serialized_end=2410
+  _globals['_ANALYZESTREAMRESPONSE']._serialized_start=2413
+  _globals['_ANALYZESTREAMRESPONSE']._serialized_end=2572
+  _globals['_CALLANALYSIS']._serialized_start=2681
+  _globals['_CALLANALYSIS']._serialized_end=2927
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from ser.v1 import common_pb2 as _common_pb2
 from ser.v1 import preprocess_pb2 as _preprocess_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,8 +9,19 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CallMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALL_MODE_UNSPECIFIED: _ClassVar[CallMode]
+    CALL_MODE_AUTO: _ClassVar[CallMode]
+    CALL_MODE_CHANNELS: _ClassVar[CallMode]
+    CALL_MODE_DIARIZE: _ClassVar[CallMode]
+CALL_MODE_UNSPECIFIED: CallMode
+CALL_MODE_AUTO: CallMode
+CALL_MODE_CHANNELS: CallMode
+CALL_MODE_DIARIZE: CallMode
+
 class AnalyzeOptions(_message.Message):
-    __slots__ = ("model", "mix_down", "channel_roles", "vad", "speaker_normalize", "negative_labels", "watch_participant", "min_silence_ms")
+    __slots__ = ("model", "mix_down", "channel_roles", "vad", "speaker_normalize", "negative_labels", "watch_participant", "min_silence_ms", "call_mode", "num_speakers", "first_speaker_role", "skip_overlap")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MIX_DOWN_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_ROLES_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +30,10 @@ class AnalyzeOptions(_message.Message):
     NEGATIVE_LABELS_FIELD_NUMBER: _ClassVar[int]
     WATCH_PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     MIN_SILENCE_MS_FIELD_NUMBER: _ClassVar[int]
+    CALL_MODE_FIELD_NUMBER: _ClassVar[int]
+    NUM_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SPEAKER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_OVERLAP_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     mix_down: bool
     channel_roles: _containers.RepeatedScalarFieldContainer[str]
@@ -26,7 +42,11 @@ class AnalyzeOptions(_message.Message):
     negative_labels: _containers.RepeatedScalarFieldContainer[str]
     watch_participant: str
     min_silence_ms: int
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., mix_down: _Optional[bool] = ..., channel_roles: _Optional[_Iterable[str]] = ..., vad: _Optional[_Union[_preprocess_pb2.VadOptions, _Mapping]] = ..., speaker_normalize: _Optional[bool] = ..., negative_labels: _Optional[_Iterable[str]] = ..., watch_participant: _Optional[str] = ..., min_silence_ms: _Optional[int] = ...) -> None: ...
+    call_mode: CallMode
+    num_speakers: int
+    first_speaker_role: str
+    skip_overlap: bool
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., mix_down: _Optional[bool] = ..., channel_roles: _Optional[_Iterable[str]] = ..., vad: _Optional[_Union[_preprocess_pb2.VadOptions, _Mapping]] = ..., speaker_normalize: _Optional[bool] = ..., negative_labels: _Optional[_Iterable[str]] = ..., watch_participant: _Optional[str] = ..., min_silence_ms: _Optional[int] = ..., call_mode: _Optional[_Union[CallMode, str]] = ..., num_speakers: _Optional[int] = ..., first_speaker_role: _Optional[str] = ..., skip_overlap: _Optional[bool] = ...) -> None: ...
 
 class AnalyzeCallRequest(_message.Message):
     __slots__ = ("audio", "options", "call_id")
@@ -39,16 +59,20 @@ class AnalyzeCallRequest(_message.Message):
     def __init__(self, audio: _Optional[_Union[_common_pb2.AudioPayload, _Mapping]] = ..., options: _Optional[_Union[AnalyzeOptions, _Mapping]] = ..., call_id: _Optional[str] = ...) -> None: ...
 
 class TimelineEntry(_message.Message):
-    __slots__ = ("segment", "participant", "emotion", "index")
+    __slots__ = ("segment", "participant", "emotion", "index", "overlap", "overlap_participants")
     SEGMENT_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     EMOTION_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     segment: _common_pb2.Segment
     participant: str
     emotion: _common_pb2.EmotionPosteriors
     index: int
-    def __init__(self, segment: _Optional[_Union[_common_pb2.Segment, _Mapping]] = ..., participant: _Optional[str] = ..., emotion: _Optional[_Union[_common_pb2.EmotionPosteriors, _Mapping]] = ..., index: _Optional[int] = ...) -> None: ...
+    overlap: bool
+    overlap_participants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, segment: _Optional[_Union[_common_pb2.Segment, _Mapping]] = ..., participant: _Optional[str] = ..., emotion: _Optional[_Union[_common_pb2.EmotionPosteriors, _Mapping]] = ..., index: _Optional[int] = ..., overlap: _Optional[bool] = ..., overlap_participants: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmotionShare(_message.Message):
     __slots__ = ("label", "share", "duration_ms", "segments")
@@ -141,7 +165,7 @@ class SilenceSummary(_message.Message):
     def __init__(self, total_ms: _Optional[int] = ..., share: _Optional[float] = ..., long_silences: _Optional[_Iterable[_Union[Interval, _Mapping]]] = ..., overlap_ms: _Optional[int] = ...) -> None: ...
 
 class AnalyzeCallResponse(_message.Message):
-    __slots__ = ("call_id", "duration_s", "source_rate_hz", "source_channels", "timeline", "participants", "silence", "model", "feature_config", "labels", "processing_s")
+    __slots__ = ("call_id", "duration_s", "source_rate_hz", "source_channels", "timeline", "participants", "silence", "model", "feature_config", "labels", "processing_s", "call_mode")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     SOURCE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +177,7 @@ class AnalyzeCallResponse(_message.Message):
     FEATURE_CONFIG_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_S_FIELD_NUMBER: _ClassVar[int]
+    CALL_MODE_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     duration_s: float
     source_rate_hz: int
@@ -164,7 +189,8 @@ class AnalyzeCallResponse(_message.Message):
     feature_config: _common_pb2.FeatureConfigRef
     labels: _containers.RepeatedScalarFieldContainer[str]
     processing_s: float
-    def __init__(self, call_id: _Optional[str] = ..., duration_s: _Optional[float] = ..., source_rate_hz: _Optional[int] = ..., source_channels: _Optional[int] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., participants: _Optional[_Iterable[_Union[ParticipantSummary, _Mapping]]] = ..., silence: _Optional[_Union[SilenceSummary, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., processing_s: _Optional[float] = ...) -> None: ...
+    call_mode: CallMode
+    def __init__(self, call_id: _Optional[str] = ..., duration_s: _Optional[float] = ..., source_rate_hz: _Optional[int] = ..., source_channels: _Optional[int] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., participants: _Optional[_Iterable[_Union[ParticipantSummary, _Mapping]]] = ..., silence: _Optional[_Union[SilenceSummary, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., processing_s: _Optional[float] = ..., call_mode: _Optional[_Union[CallMode, str]] = ...) -> None: ...
 
 class AnalyzeUploadConfig(_message.Message):
     __slots__ = ("options", "call_id", "raw_format", "format_hint")

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from ser.v1 import common_pb2 as ser_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ser/v1/speaker.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\"\xcc\x01\n\x0c\x45mbedRequest\x12#\n\x05\x61udio\x18\x01 \x01(\x0b\x32\x14.ser.v1.AudioPayload\x12!\n\x08segments\x18\x02 \x03(\x0b\x32\x0f.ser.v1.Segment\x12\x1f\n\x04mode\x18\x03 \x01(\x0e\x32\x11.ser.v1.EmbedMode\x12!\n\x07\x65ncoder\x18\x04 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12$\n\nprojection\x18\x05 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\n\n\x02id\x18\x06 \x01(\t\"\x95\x01\n\tEmbedding\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ser.v1.Segment\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\r\x12\x1e\n\x06vector\x18\x03 \x01(\x0b\x32\x0e.ser.v1.Tensor\x12\x11\n\tspeech_ms\x18\x04 \x01(\x02\x12\"\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\"\x98\x01\n\rEmbedResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\nembeddings\x18\x02 \x03(\x0b\x32\x11.ser.v1.Embedding\x12!\n\x07\x65ncoder\x18\x03 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12$\n\nprojection\x18\x04 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x0b\n\x03\x64im\x18\x05 \x01(\r\"8\n\x11\x45mbedBatchRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.ser.v1.EmbedRequest\":\n\x12\x45mbedBatchResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ser.v1.EmbedResponse*_\n\tEmbedMode\x12\x1a\n\x16\x45MBED_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MBED_MODE_PER_SEGMENT\x10\x01\x12\x1a\n\x16\x45MBED_MODE_PER_CHANNEL\x10\x02\x32\x84\x01\n\x07Speaker\x12\x34\n\x05\x45mbed\x12\x14.ser.v1.EmbedRequest\x1a\x15.ser.v1.EmbedResponse\x12\x43\n\nEmbedBatch\x12\x19.ser.v1.EmbedBatchRequest\x1a\x1a.ser.v1.EmbedBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14ser/v1/speaker.proto\x12\x06ser.v1\x1a\x13ser/v1/common.proto\"\xcc\x01\n\x0c\x45mbedRequest\x12#\n\x05\x61udio\x18\x01 \x01(\x0b\x32\x14.ser.v1.AudioPayload\x12!\n\x08segments\x18\x02 \x03(\x0b\x32\x0f.ser.v1.Segment\x12\x1f\n\x04mode\x18\x03 \x01(\x0e\x32\x11.ser.v1.EmbedMode\x12!\n\x07\x65ncoder\x18\x04 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12$\n\nprojection\x18\x05 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\n\n\x02id\x18\x06 \x01(\t\"\x95\x01\n\tEmbedding\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ser.v1.Segment\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\r\x12\x1e\n\x06vector\x18\x03 \x01(\x0b\x32\x0e.ser.v1.Tensor\x12\x11\n\tspeech_ms\x18\x04 \x01(\x02\x12\"\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x13.ser.v1.ErrorDetail\"\x98\x01\n\rEmbedResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\nembeddings\x18\x02 \x03(\x0b\x32\x11.ser.v1.Embedding\x12!\n\x07\x65ncoder\x18\x03 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12$\n\nprojection\x18\x04 \x01(\x0b\x32\x10.ser.v1.ModelRef\x12\x0b\n\x03\x64im\x18\x05 \x01(\r\"8\n\x11\x45mbedBatchRequest\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.ser.v1.EmbedRequest\":\n\x12\x45mbedBatchResponse\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.ser.v1.EmbedResponse\"\xd4\x01\n\rDiarizeConfig\x12!\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x11.ser.v1.PcmFormat\x12\x1f\n\x06speech\x18\x02 \x03(\x0b\x32\x0f.ser.v1.Segment\x12\x14\n\x0cnum_speakers\x18\x03 \x01(\r\x12\x14\n\x0cmax_speakers\x18\x04 \x01(\r\x12\r\n\x05roles\x18\x05 \x03(\t\x12\x1a\n\x12\x66irst_speaker_role\x18\x06 \x01(\t\x12\x14\n\x0cskip_overlap\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"R\n\x0e\x44iarizeRequest\x12\'\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x15.ser.v1.DiarizeConfigH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04kind\"W\n\x0c\x44iarizedTurn\x12 \n\x07segment\x18\x01 \x01(\x0b\x32\x0f.ser.v1.Segment\x12\x0f\n\x07overlap\x18\x02 \x01(\x08\x12\x14\n\x0cparticipants\x18\x03 \x03(\t\"\xaa\x01\n\x0f\x44iarizeResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x05turns\x18\x02 \x03(\x0b\x32\x14.ser.v1.DiarizedTurn\x12\x14\n\x0cparticipants\x18\x03 \x03(\t\x12\x14\n\x0cnum_speakers\x18\x04 \x01(\r\x12\x0f\n\x07windows\x18\x05 \x01(\r\x12!\n\x07\x65ncoder\x18\x06 \x01(\x0b\x32\x10.ser.v1.ModelRef*_\n\tEmbedMode\x12\x1a\n\x16\x45MBED_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x45MBED_MODE_PER_SEGMENT\x10\x01\x12\x1a\n\x16\x45MBED_MODE_PER_CHANNEL\x10\x02\x32\xc2\x01\n\x07Speaker\x12\x34\n\x05\x45mbed\x12\x14.ser.v1.EmbedRequest\x1a\x15.ser.v1.EmbedResponse\x12\x43\n\nEmbedBatch\x12\x19.ser.v1.EmbedBatchRequest\x1a\x1a.ser.v1.EmbedBatchResponse\x12<\n\x07\x44iarize\x12\x16.ser.v1.DiarizeRequest\x1a\x17.ser.v1.DiarizeResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ser.v1.speaker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDMODE']._serialized_start=685
-  _globals['_EMBEDMODE']._serialized_end=780
+  _globals['_EMBEDMODE']._serialized_start=1246
+  _globals['_EMBEDMODE']._serialized_end=1341
   _globals['_EMBEDREQUEST']._serialized_start=54
   _globals['_EMBEDREQUEST']._serialized_end=258
   _globals['_EMBEDDING']._serialized_start=261
@@ -44,6 +44,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMBEDBATCHREQUEST']._serialized_end=623
   _globals['_EMBEDBATCHRESPONSE']._serialized_start=625
   _globals['_EMBEDBATCHRESPONSE']._serialized_end=683
-  _globals['_SPEAKER']._serialized_start=783
-  _globals['_SPEAKER']._serialized_end=915
+  _globals['_DIARIZECONFIG']._serialized_start=686
+  _globals['_DIARIZECONFIG']._serialized_end=898
+  _globals['_DIARIZEREQUEST']._serialized_start=900
+  _globals['_DIARIZEREQUEST']._serialized_end=982
+  _globals['_DIARIZEDTURN']._serialized_start=984
+  _globals['_DIARIZEDTURN']._serialized_end=1071
+  _globals['_DIARIZERESPONSE']._serialized_start=1074
+  _globals['_DIARIZERESPONSE']._serialized_end=1244
+  _globals['_SPEAKER']._serialized_start=1344
+  _globals['_SPEAKER']._serialized_end=1538
 # @@protoc_insertion_point(module_scope)

@@ -72,3 +72,57 @@ class EmbedBatchResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[EmbedResponse]
     def __init__(self, items: _Optional[_Iterable[_Union[EmbedResponse, _Mapping]]] = ...) -> None: ...
+
+class DiarizeConfig(_message.Message):
+    __slots__ = ("format", "speech", "num_speakers", "max_speakers", "roles", "first_speaker_role", "skip_overlap", "request_id")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SPEECH_FIELD_NUMBER: _ClassVar[int]
+    NUM_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SPEAKER_ROLE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    format: _common_pb2.PcmFormat
+    speech: _containers.RepeatedCompositeFieldContainer[_common_pb2.Segment]
+    num_speakers: int
+    max_speakers: int
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    first_speaker_role: str
+    skip_overlap: bool
+    request_id: str
+    def __init__(self, format: _Optional[_Union[_common_pb2.PcmFormat, _Mapping]] = ..., speech: _Optional[_Iterable[_Union[_common_pb2.Segment, _Mapping]]] = ..., num_speakers: _Optional[int] = ..., max_speakers: _Optional[int] = ..., roles: _Optional[_Iterable[str]] = ..., first_speaker_role: _Optional[str] = ..., skip_overlap: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class DiarizeRequest(_message.Message):
+    __slots__ = ("config", "chunk")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    config: DiarizeConfig
+    chunk: bytes
+    def __init__(self, config: _Optional[_Union[DiarizeConfig, _Mapping]] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class DiarizedTurn(_message.Message):
+    __slots__ = ("segment", "overlap", "participants")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    segment: _common_pb2.Segment
+    overlap: bool
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, segment: _Optional[_Union[_common_pb2.Segment, _Mapping]] = ..., overlap: _Optional[bool] = ..., participants: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DiarizeResponse(_message.Message):
+    __slots__ = ("request_id", "turns", "participants", "num_speakers", "windows", "encoder")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TURNS_FIELD_NUMBER: _ClassVar[int]
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    NUM_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    turns: _containers.RepeatedCompositeFieldContainer[DiarizedTurn]
+    participants: _containers.RepeatedScalarFieldContainer[str]
+    num_speakers: int
+    windows: int
+    encoder: _common_pb2.ModelRef
+    def __init__(self, request_id: _Optional[str] = ..., turns: _Optional[_Iterable[_Union[DiarizedTurn, _Mapping]]] = ..., participants: _Optional[_Iterable[str]] = ..., num_speakers: _Optional[int] = ..., windows: _Optional[int] = ..., encoder: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ...) -> None: ...

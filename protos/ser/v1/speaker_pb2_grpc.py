@@ -44,6 +44,11 @@ class SpeakerStub:
                 request_serializer=ser_dot_v1_dot_speaker__pb2.EmbedBatchRequest.SerializeToString,
                 response_deserializer=ser_dot_v1_dot_speaker__pb2.EmbedBatchResponse.FromString,
                 _registered_method=True)
+        self.Diarize = channel.stream_unary(
+                '/ser.v1.Speaker/Diarize',
+                request_serializer=ser_dot_v1_dot_speaker__pb2.DiarizeRequest.SerializeToString,
+                response_deserializer=ser_dot_v1_dot_speaker__pb2.DiarizeResponse.FromString,
+                _registered_method=True)
 
 
 class SpeakerServicer:
@@ -62,6 +67,16 @@ class SpeakerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Diarize(self, request_iterator, context):
+        """Who spoke when in one channel (a mono call): the first message is the config (PCM format,
+        speech regions, options), then the channel's PCM in chunks. Windows of 1.5 s (hop 0.75 s) inside
+        the speech are embedded with GE2E, clustered, and resegmented into turns; stretches where two
+        voices overlap come back as overlap turns naming both participants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SpeakerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +89,11 @@ def add_SpeakerServicer_to_server(servicer, server):
                     servicer.EmbedBatch,
                     request_deserializer=ser_dot_v1_dot_speaker__pb2.EmbedBatchRequest.FromString,
                     response_serializer=ser_dot_v1_dot_speaker__pb2.EmbedBatchResponse.SerializeToString,
+            ),
+            'Diarize': grpc.stream_unary_rpc_method_handler(
+                    servicer.Diarize,
+                    request_deserializer=ser_dot_v1_dot_speaker__pb2.DiarizeRequest.FromString,
+                    response_serializer=ser_dot_v1_dot_speaker__pb2.DiarizeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -130,6 +150,33 @@ class Speaker:
             '/ser.v1.Speaker/EmbedBatch',
             ser_dot_v1_dot_speaker__pb2.EmbedBatchRequest.SerializeToString,
             ser_dot_v1_dot_speaker__pb2.EmbedBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Diarize(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/ser.v1.Speaker/Diarize',
+            ser_dot_v1_dot_speaker__pb2.DiarizeRequest.SerializeToString,
+            ser_dot_v1_dot_speaker__pb2.DiarizeResponse.FromString,
             options,
             channel_credentials,
             insecure,
