@@ -28,14 +28,14 @@ import numpy as np
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2, emotion_pb2, preprocess_pb2
 
 from services.common.convert import audio_payload_to_source, pcm_format_to_spec, spec_to_pcm_format
-from services.common.deadlines import checked, ensure_active
+from services.common.deadlines import RequestExpired, checked, ensure_active
 from services.gateway import mono_call
 from services.gateway.call_audio import CallDecoder, CallSpool, PcmFile, interleaved
 from services.gateway.convert import call_to_proto, entry_to_proto, segment_audio, segment_request
 from services.gateway.downstream import DEFAULT_TIMEOUT_S, Downstream, downstream_timeout
 from services.gateway.service_inputs import ServiceInputs, spool_cut
 from services.gateway.stream_audio import StreamAudio
-from services.gateway.streams import drain, guarded
+from services.gateway.streams import drain, drained, guarded
 from shared.analytics.call import AnalyticsOptions, summarize
 from shared.analytics.timeline import ClassifiedSegment, TimelineEntry, classify
 from shared.analytics.turning_points import TurnRule
@@ -98,7 +98,7 @@ def prepare_stream(decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.Ana
             yield preprocess_pb2.StreamPrepareRequest(chunk=frames[start : start + chunk_bytes])
 
 
-def predict_stream(segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: common_pb2.ModelRef
+def predict_stream(segments: Iterable[common_pb2.Segment], pcm: PcmFile, model: common_pb2.ModelRef
                    ) -> Iterator[emotion_pb2.PredictRequest]:
     """PredictGrouped requests, read from the spool one segment at a time as gRPC asks for them."""
     for segment in segments:
@@ -167,16 +167,21 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                          ) -> analysis_pb2.AnalyzeCallResponse:
         decoder = CallDecoder(spool.finish_upload(), self.limits, raw=raw,
                               mix_down=mono_call.mixes_down(options, self.settings))
+        diarized = mono_call.diarizes(options, self.settings, decoder.channels)
         with PcmFile(spool.pcm_path, decoder.sample_rate, decoder.channels) as pcm:
-            segments, summary = self._segments(decoder, pcm, options, call_id, context)
-            pcm.finish()
-            ensure_active(context)
-            roles, diarized = list(summary.roles), mono_call.diarizes(options, self.settings, decoder.channels)
-            if diarized:
-                turns = mono_call.diarize_call(self.downstream.speaker, segments, pcm, options, self.settings, call_id,
-                                               call_timeout(context, decoder), context)
-                segments, roles = turns.segments, turns.roles
-            answers = self._predict_replayed(segments, pcm, model, lambda: call_timeout(context, decoder), context)
+            if not diarized and self.settings.pipeline == "inprocess":
+                segments, answers, summary = self._segments_predicted(decoder, pcm, options, call_id, model, context)
+                roles = list(summary.roles)
+            else:
+                segments, summary = self._segments(decoder, pcm, options, call_id, context)
+                pcm.finish()
+                ensure_active(context)
+                roles = list(summary.roles)
+                if diarized:
+                    turns = mono_call.diarize_call(self.downstream.speaker, segments, pcm, options, self.settings,
+                                                   call_id, call_timeout(context, decoder), context)
+                    segments, roles = turns.segments, turns.roles
+                answers = self._predict_replayed(segments, pcm, model, lambda: call_timeout(context, decoder), context)
         entries = []
         for segment, answer in zip(segments, answers, strict=True):
             if answer.HasField("error"):
@@ -205,6 +210,56 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             else:
                 segments.append(reply.segment)
         return sorted(segments, key=lambda s: (s.start_ms, s.channel)), summary
+
+    def _segments_predicted(self, decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions,
+                            call_id: str, model: emotion_pb2.ModelInfo, context: grpc.ServicerContext
+                            ) -> tuple[list[common_pb2.Segment], list[emotion_pb2.PredictResponse],
+                                       preprocess_pb2.StreamPrepareSummary]:
+        """The VAD segments and their answers, sorted by start then channel, with each segment sent to
+        inference as soon as preprocess closes it: inference featurises the call while the VAD still runs
+        (calls diarized or SER_PIPELINE=services go segments first, then ``_predict_replayed``). A
+        PredictGrouped that fails UNAVAILABLE is replayed whole by ``_predict_replayed`` once the VAD is done:
+        it answers nothing before its requests end, so nothing is answered twice."""
+        timeout = call_timeout(context, decoder)
+        arrived: queue.Queue[common_pb2.Segment | None] = queue.Queue()
+        prepare_failed: list[Exception] = []
+        predict_failed: list[Exception] = []
+        prepared = self.downstream.preprocess.StreamPrepare(
+            guarded(prepare_stream(decoder, pcm, options, call_id, self.chunk_bytes), prepare_failed), timeout=timeout)
+        context.add_callback(prepared.cancel)
+        predicted = self.downstream.inference.PredictGrouped(
+            guarded(predict_stream(iter(arrived.get, None), pcm, model.ref), predict_failed), timeout=timeout)
+        context.add_callback(predicted.cancel)
+        segments: list[common_pb2.Segment] = []
+        summary = preprocess_pb2.StreamPrepareSummary()
+        try:
+            for reply in drained(prepared, prepare_failed):
+                if reply.WhichOneof("kind") == "summary":
+                    summary = reply.summary
+                else:
+                    segments.append(reply.segment)
+                    arrived.put(reply.segment)
+                if predicted.done() and predicted.code() != grpc.StatusCode.UNAVAILABLE:
+                    prepared.cancel()  # inference refused the call: its error is raised below
+                    break
+        except BaseException:
+            predicted.cancel()
+            raise
+        finally:
+            arrived.put(None)
+        pcm.finish()
+        try:
+            answers = drain(predicted, predict_failed)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE or not context.is_active():
+                raise
+            log.warning("segment stream failed UNAVAILABLE (%s); replaying it", exc.details())
+            answers = self._predict_replayed(segments, pcm, model, lambda: call_timeout(context, decoder), context)
+        if len(answers) != len(segments):
+            raise RequestExpired(grpc.StatusCode.INTERNAL,
+                                 f"inference answered {len(answers)} of the call's {len(segments)} segments")
+        order = sorted(range(len(segments)), key=lambda i: (segments[i].start_ms, segments[i].channel))
+        return [segments[i] for i in order], [answers[i] for i in order], summary
 
     def _predict_replayed(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
                           timeout: Callable[[], float], context: grpc.ServicerContext

@@ -161,9 +161,13 @@ class PcmFile:
             self._fd = os.open(self.path, os.O_RDONLY)
 
     def cut(self, channel: int, start_ms: int, end_ms: int) -> np.ndarray:
-        """Mono float32 samples of ``channel`` in [start_ms, end_ms) (clipped to what was written)."""
+        """Mono float32 samples of ``channel`` in [start_ms, end_ms) (clipped to what was written). Before
+        ``finish`` it reads what has been appended so far (a segment is cut as soon as the VAD closes it,
+        while later blocks are still being written, possibly from another thread)."""
+        if not self._writer.closed:
+            self._writer.flush()
         if self._fd is None:
-            raise RuntimeError("PcmFile.cut before finish")
+            self._fd = os.open(self.path, os.O_RDONLY)
         if not 0 <= channel < self.channels:
             raise ValueError(f"channel {channel} outside 0..{self.channels - 1}")
         a = min(self.frames, start_ms * self.sample_rate // 1000)

@@ -25,14 +25,19 @@ def guarded(items: Iterator[T], failed: list[Exception], cancel: Sequence[Callab
             stop()
 
 
-def drain(replies: Iterable[T], failed: list[Exception]) -> list[T]:
-    """Every reply of a downstream stream; the request side's own error wins over the status it caused."""
+def drained(replies: Iterable[T], failed: list[Exception]) -> Iterator[T]:
+    """The replies of a downstream stream as they come; the request side's own error wins over the status
+    it caused."""
     try:
-        out = list(replies)
+        yield from replies
     except grpc.RpcError:
         if failed:
             raise failed[0] from None
         raise
     if failed:
         raise failed[0]
-    return out
+
+
+def drain(replies: Iterable[T], failed: list[Exception]) -> list[T]:
+    """Every reply of a downstream stream (``drained``, collected)."""
+    return list(drained(replies, failed))
