@@ -51,7 +51,8 @@ class Assumptions:
     recording_bytes_per_call_s: float = 64_000.0  # a recorded call file: 16 kHz 16-bit stereo WAV
     mean_call_s: float = 300.0       # average recorded call, for jobs per day
     calls_per_job: int = 100         # files per analyze_batch job
-    job_retention_days: float = 7.0  # how long job records stay in Redis before they are cleaned up
+    job_retention_days: float = 7.0  # how long job records stay in Redis (SER_JOB_RETENTION_DAYS)
+    pipeline: str = "services"       # what the manifests run (SER_PIPELINE in k8s/base/configmap.yaml)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,27 @@ def base_service(name: str) -> str:
     return name.split(" (")[0]
 
 
+def as_deployed(cpu: dict[str, float], measured_in: str | None, serving: dict[str, Any], a: Assumptions
+                ) -> tuple[dict[str, float], list[str]]:
+    """CPU per audio second per service as the manifests' pipeline spends it. A measurement taken with another
+    SER_PIPELINE has its inference CPU re-attributed with both pipelines' AnalyzeCall measurements of the same
+    call: in ``services`` mode that work is done by features, speaker and inference, in their measured ratio."""
+    pipes = serving.get("pipelines") or {}
+    if not measured_in or measured_in == a.pipeline or a.pipeline not in pipes or measured_in not in pipes \
+            or "inference" not in cpu:
+        return cpu, []
+    source = {base_service(k): v for k, v in pipes[measured_in]["analyze_call_60s"]["cpu_s_per_audio_s"].items()}
+    target = {base_service(k): v for k, v in pipes[a.pipeline]["analyze_call_60s"]["cpu_s_per_audio_s"].items()}
+    scale = cpu["inference"] / source["inference"]
+    out = dict(cpu)
+    for service in ("inference", "features", "speaker"):
+        if service in target:
+            out[service] = round(target[service] * scale, 5)
+    note = (f"measured with SER_PIPELINE={measured_in}; its inference CPU is split as in SER_PIPELINE={a.pipeline} "
+            f"(what the manifests run), from both pipelines' AnalyzeCall of the same call")
+    return dict(sorted(out.items())), [note]
+
+
 def live_scenario(serving: dict[str, Any], a: Assumptions, requests: dict[str, float]) -> Scenario:
     stream = serving.get("stream") or {}
     measured = stream.get("cpu_s_per_audio_s")
@@ -118,7 +140,8 @@ def live_scenario(serving: dict[str, Any], a: Assumptions, requests: dict[str, f
         mode, part = next(iter(serving["pipelines"].items()))
         measured = part["analyze_call_60s"]["cpu_s_per_audio_s"]
         notes.append(f"no AnalyzeStream CPU measurement: AnalyzeCall's ({mode}) stands in for it")
-    cpu = {base_service(k): v for k, v in measured.items()}
+    cpu, deployed = as_deployed({base_service(k): v for k, v in measured.items()}, stream.get("pipeline"), serving, a)
+    notes += deployed
     calls = float(a.live_calls)
     return Scenario(f"{a.live_calls:,} concurrent live calls (AnalyzeStream)", calls, a.live_utilisation,
                     service_loads(cpu, calls, a.live_utilisation, a.min_pods, requests),
@@ -131,7 +154,8 @@ def batch_scenario(serving: dict[str, Any], a: Assumptions, requests: dict[str, 
     batch = serving.get("batch") or {}
     notes = []
     if batch.get("cpu_s_per_audio_s"):
-        cpu = {base_service(k): v for k, v in batch["cpu_s_per_audio_s"].items()}
+        cpu, notes = as_deployed({base_service(k): v for k, v in batch["cpu_s_per_audio_s"].items()},
+                                 batch.get("pipeline"), serving, a)
         per_job = float(batch["redis_bytes_per_job"])
         measured_calls_per_job = float(batch["calls_per_job"])
     else:
@@ -180,7 +204,7 @@ def markdown(scenarios: list[Scenario], a: Assumptions, source: str) -> str:
                   f"inference. Redis: {sc.redis_mb:,.1f} MB"
                   + (f" of job records ({a.job_retention_days:g} days kept)." if sc.redis_mb else
                      " beyond its base (live calls keep no state in Redis)."), ""]
-        lines += [f"- {n}" for n in sc.notes]
+        lines += [f"- {n}" for n in sc.notes] + ([""] if sc.notes else [])
     both = combined_pods(scenarios)
     lines += ["", "**Both loads at once** (pods): " + ", ".join(f"{k} {v}" for k, v in both.items()) + "."]
     return "\n".join(lines).rstrip() + "\n"

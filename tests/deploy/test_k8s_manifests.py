@@ -170,10 +170,11 @@ def test_a_worker_deployment_per_queue_group_covers_every_celery_queue(overlay: 
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_hpas_scale_gateway_and_inference_which_leave_replicas_to_them(overlay: str) -> None:
+def test_hpas_scale_the_call_path_which_leaves_replicas_to_them(overlay: str) -> None:
+    """Gateway and inference, and features and speaker, which do the feature work with SER_PIPELINE=services."""
     objects = rendered(overlay)
     hpas, deployments = by_kind(objects, "HorizontalPodAutoscaler"), by_kind(objects, "Deployment")
-    assert set(hpas) == {"gateway", "inference"}
+    assert set(hpas) == {"gateway", "inference", "features", "speaker"}
     for name, hpa in hpas.items():
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]

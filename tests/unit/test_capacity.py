@@ -82,14 +82,35 @@ def test_the_script_prints_the_table_and_takes_other_assumptions(k8s, tmp_path, 
 
 def test_the_hpas_in_the_manifests_follow_the_published_benchmark():
     """maxReplicas = the pods for both loads at once, from the committed serving.json: rerun
-    `python tests/bench/capacity.py` after a benchmark and update k8s/base/{gateway,inference}.yaml."""
+    `python tests/bench/capacity.py` after a benchmark and update k8s/base/{gateway,inference,features,speaker}.yaml."""
     import yaml
 
     from tests.bench.capacity import K8S, SERVING_JSON, combined_pods
 
     pods = combined_pods(plan(json.loads(SERVING_JSON.read_text()), Assumptions()))
-    for name in ("gateway", "inference"):
+    for name in ("gateway", "inference", "features", "speaker"):
         hpa = next(d for d in yaml.safe_load_all((K8S / f"{name}.yaml").read_text())
                    if d and d["kind"] == "HorizontalPodAutoscaler")
         assert hpa["spec"]["maxReplicas"] == pods[name], name
         assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == round(100 * Assumptions().live_utilisation)
+
+
+def test_a_measurement_from_the_other_pipeline_is_split_as_the_manifests_run_it(k8s):
+    """The stream and batch were measured in-process; the manifests run SER_PIPELINE=services, where
+    features and speaker do what inference did. The split comes from both pipelines' AnalyzeCall:
+    in-process inference 0.04 = services features 0.03 + speaker 0.008 + inference 0.002 (same call)."""
+    serving = {**SERVING, "pipelines": {
+        "inprocess": {"analyze_call_60s": {"cpu_s_per_audio_s": {"gateway": 0.001, "inference": 0.04}}},
+        "services": {"analyze_call_60s": {"cpu_s_per_audio_s": {"gateway": 0.001, "features": 0.03,
+                                                                 "speaker": 0.008, "inference": 0.002}}}},
+        "stream": {**SERVING["stream"], "pipeline": "inprocess"},
+        "batch": {**SERVING["batch"], "pipeline": "inprocess"}}
+    live, batch = plan(serving, Assumptions(), k8s)
+    by = {s.service: s for s in live.services}
+    # the stream's inference 0.05 is 1.25x the call's 0.04: features 0.0375, speaker 0.01, inference 0.0025
+    assert (by["features"].cpu_s_per_audio_s, by["speaker"].cpu_s_per_audio_s,
+            by["inference"].cpu_s_per_audio_s) == (0.0375, 0.01, 0.0025)
+    assert by["features"].pods == 125  # 37.5 cores / (0.6 x 0.5-core pods)
+    assert by["gateway"].cpu_s_per_audio_s == 0.01 and "SER_PIPELINE=services" in live.notes[0]
+    bb = {s.service: s for s in batch.services}  # batch inference 0.05 as well; the worker is not re-attributed
+    assert (bb["features"].cpu_s_per_audio_s, bb["worker"].cpu_s_per_audio_s) == (0.0375, 0.002)
