@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from services.http import problems
+from services.http.batch_results import batch_files
 from services.http.gateway_client import GatewayClient
 from services.http.job_requests import JobRequest
 from services.http.problems import Problem
@@ -231,6 +232,13 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
     @v1.get("/jobs/{job_id}", tags=["jobs"])
     def get_job(job_id: str) -> JSONResponse:
         return JSONResponse(proto_json(gateway.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id), timeout=30)))
+
+    @v1.get("/jobs/{job_id}/results", tags=["jobs"])
+    def job_results(job_id: str, offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)
+                    ) -> dict[str, Any]:
+        """A batch's files: the latest outcome of each (analysed, or its error), from its results.jsonl."""
+        job = gateway.jobs.GetJob(jobs_pb2.GetJobRequest(id=job_id), timeout=30)
+        return batch_files(job.result_uri, paths, offset=offset, limit=limit)
 
     @v1.delete("/jobs/{job_id}", tags=["jobs"])
     def cancel_job(job_id: str) -> JSONResponse:

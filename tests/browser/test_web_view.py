@@ -318,6 +318,9 @@ def test_jobs_page_follows_a_running_batch_live_and_cancels_a_job(stack, browser
     browser.find_element(By.CSS_SELECTOR, f"tr[data-job-id='{job['id']}'] a.results").click()
     facts = wait_for(lambda: browser.find_element(By.ID, "results-facts").text, 20, "the batch's results")
     assert final["result_uri"] and final["result_uri"] in facts
+    files = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#results-files tbody tr[data-ok='true']"), 20,
+                     "the batch's files")
+    assert len(files) == BATCH_FILES and all("analysed" in f.text for f in files)
 
     # a second batch is cancelled from its row: the API then reports it cancelled
     second = submit_batch(stack, "batch2", BATCH_FILES)

@@ -177,10 +177,26 @@
     section.hidden = false;
     try {
       drawResultFacts(await SER.json(`/v1/jobs/${encodeURIComponent(id)}`));
+      drawResultFiles(await SER.json(`/v1/jobs/${encodeURIComponent(id)}/results?limit=1000`));
       section.focus();
     } catch (err) {
       SER.showError(err);
     }
+  }
+
+  /* One row per file (GET /v1/jobs/{id}/results): its name, "analysed" or its error, its segment count.
+   * Rows carry data-ok so tests can count them. */
+  function drawResultFiles(page) {
+    const table = document.getElementById("results-files");
+    const rows = (page.files || []).map((f) => {
+      const tr = el("tr", { "data-ok": f.ok ? "true" : "false" });
+      tr.append(el("td", {}, (f.path || "").split("/").pop()),
+                el("td", {}, f.ok ? `analysed (${Number(f.duration_s || 0).toFixed(1)} s)` : `${f.error || "error"}: ${f.message || ""}`),
+                el("td", { class: "num" }, f.ok ? String(f.segments ?? "") : "–"));
+      return tr;
+    });
+    table.querySelector("tbody").replaceChildren(...rows);
+    table.hidden = rows.length === 0;
   }
 
   function drawResultFacts(job) {
