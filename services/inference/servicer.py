@@ -24,12 +24,15 @@ from services.inference.metrics import InferenceMetrics
 from services.inference.model_manager import ModelManager
 from shared.analytics.timeline import valence_arousal_of
 from shared.audio.decode import AudioLimits
-from shared.errors import ConfigMismatch, InvalidInput, NotFound, SerError
+from shared.errors import ConfigMismatch, InvalidInput, NotFound, PayloadTooLarge, SerError
 from shared.registry import ModelCard, ModelRegistry
 from shared.settings import Settings
 from shared.speaker.encoder import Ge2eEncoder, SpeakerEncoder
 
 MAX_ITEMS = 1024
+# Precomputed inputs (SER_PIPELINE=services) a PredictGrouped stream may carry, per byte of SER_MAX_AUDIO_MB:
+# the log-mel windows of a call are about 3x its audio; they are held until the stream ends.
+PRECOMPUTED_PER_AUDIO_BYTE = 3
 CHUNK_ITEMS = 64  # items featurised and submitted together inside one call
 RETIRED_RETRIES = 3
 INPUT_KINDS = {"image": emotion_pb2.INPUT_KIND_IMAGE, "logmel": emotion_pb2.INPUT_KIND_LOG_MEL,
@@ -266,7 +269,8 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
         model: LoadedModel | None = None
         items: list[Item] = []
         pending: list[emotion_pb2.PredictRequest] = []
-        seconds = 0.0
+        seconds, precomputed = 0.0, 0
+        precomputed_limit = PRECOMPUTED_PER_AUDIO_BYTE * self.limits.max_bytes
 
         def prepare() -> None:
             part, _ = prepare_items(pending, model, SpeakerContext(), limits=self.limits, encoder=self.encoder,
@@ -285,6 +289,10 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
             if seconds > self.limits.max_seconds:
                 raise InvalidInput(f"PredictGrouped carries more than SER_MAX_AUDIO_SECONDS="
                                    f"{self.limits.max_seconds:.0f} s of audio")
+            precomputed += request.raw_inputs.ByteSize() + request.features.ByteSize()
+            if precomputed > precomputed_limit:
+                raise PayloadTooLarge(f"PredictGrouped carries more than {precomputed_limit} bytes of precomputed "
+                                      f"inputs ({PRECOMPUTED_PER_AUDIO_BYTE} x SER_MAX_AUDIO_MB)")
             if model is None:
                 model = self.manager.get(request.model.name, request.model.version)
             elif request.model.name and (request.model.name, request.model.version or model.version) != (

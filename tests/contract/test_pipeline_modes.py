@@ -266,3 +266,26 @@ def test_inference_refuses_raw_inputs_without_the_models_hash(stack):
         with pytest.raises(grpc.RpcError) as err:
             stub.Predict(request(info.feature_config.hash, wrong), timeout=30)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "raw_inputs of shape" in err.value.details()
+
+
+def test_a_grouped_stream_of_precomputed_inputs_is_bounded_and_the_server_still_serves(stack, monkeypatch):
+    """Raw inputs are held until the stream ends (group statistics need all of them), so their total is
+    limited like audio is: past PRECOMPUTED_PER_AUDIO_BYTE x SER_MAX_AUDIO_MB the call is refused."""
+    import services.inference.servicer as servicer
+
+    with channel(stack.addresses["inference"], base_settings(), service="inference") as ch:
+        stub = emotion_pb2_grpc.EmotionStub(ch)
+        info = stub.GetModel(emotion_pb2.GetModelRequest(model=common_pb2.ModelRef(name="speaker")), timeout=30)
+        [reply] = features_stream(stack, features_pb2.ModelInputsRequest(config=info.feature_config),
+                                  features_pb2.ModelInputsRequest(input=features_pb2.FeatureInput(audio=clip_audio())))
+        request = emotion_pb2.PredictRequest(model=info.ref, raw_inputs=reply.inputs, speaker_group="channel0",
+                                             feature_config=common_pb2.FeatureConfigRef(hash=info.feature_config.hash),
+                                             speaker_embedding=ndarray_to_tensor(np.ones(256, np.float32) / 16.0))
+        audio_limit = base_settings().max_audio_bytes
+        # room for two requests' inputs, not three
+        monkeypatch.setattr(servicer, "PRECOMPUTED_PER_AUDIO_BYTE", 2.5 * reply.inputs.ByteSize() / audio_limit)
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.PredictGrouped(iter([request] * 3), timeout=30))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "precomputed inputs" in err.value.details()
+        assert len(list(stub.PredictGrouped(iter([request] * 2), timeout=30))) == 2
+
