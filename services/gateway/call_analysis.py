@@ -80,6 +80,11 @@ def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictRespons
                              tuple(p.labels), tuple(p.probs))
 
 
+def timeline_order(segment: common_pb2.Segment) -> tuple[int, int]:
+    """Segments of a call in timeline order: by start, then channel."""
+    return segment.start_ms, segment.channel
+
+
 def call_timeout(context: grpc.ServicerContext, decoder: CallDecoder) -> float:
     """A downstream call's time: the caller's deadline, else at least as long as the call lasts."""
     return downstream_timeout(context, max(DEFAULT_TIMEOUT_S, decoder.header_seconds))
@@ -174,6 +179,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                 roles = list(summary.roles)
             else:
                 segments, summary = self._segments(decoder, pcm, options, call_id, context)
+                segments.sort(key=timeline_order)
                 pcm.finish()
                 ensure_active(context)
                 roles = list(summary.roles)
@@ -195,53 +201,48 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                             diarized=diarized)
 
     def _segments(self, decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions, call_id: str,
-                  context: grpc.ServicerContext
+                  context: grpc.ServicerContext, on_segment: Callable[[common_pb2.Segment], bool] = lambda s: True
                   ) -> tuple[list[common_pb2.Segment], preprocess_pb2.StreamPrepareSummary]:
-        """VAD segments of the spooled call (sorted by start, then channel) and preprocess's summary."""
+        """VAD segments of the spooled call, in the order preprocess closes them, and its summary.
+        ``on_segment`` sees each segment as it closes; False stops the VAD there (its caller has failed)."""
         failed: list[Exception] = []
         replies = self.downstream.preprocess.StreamPrepare(
             guarded(prepare_stream(decoder, pcm, options, call_id, self.chunk_bytes), failed),
             timeout=call_timeout(context, decoder))
         context.add_callback(replies.cancel)
         segments, summary = [], preprocess_pb2.StreamPrepareSummary()
-        for reply in drain(replies, failed):
+        for reply in drained(replies, failed):
             if reply.WhichOneof("kind") == "summary":
                 summary = reply.summary
-            else:
-                segments.append(reply.segment)
-        return sorted(segments, key=lambda s: (s.start_ms, s.channel)), summary
+                continue
+            segments.append(reply.segment)
+            if not on_segment(reply.segment):
+                replies.cancel()
+                break
+        return segments, summary
 
     def _segments_predicted(self, decoder: CallDecoder, pcm: PcmFile, options: analysis_pb2.AnalyzeOptions,
                             call_id: str, model: emotion_pb2.ModelInfo, context: grpc.ServicerContext
                             ) -> tuple[list[common_pb2.Segment], list[emotion_pb2.PredictResponse],
                                        preprocess_pb2.StreamPrepareSummary]:
-        """The VAD segments and their answers, sorted by start then channel, with each segment sent to
-        inference as soon as preprocess closes it: inference featurises the call while the VAD still runs
-        (calls diarized or SER_PIPELINE=services go segments first, then ``_predict_replayed``). A
-        PredictGrouped that fails UNAVAILABLE is replayed whole by ``_predict_replayed`` once the VAD is done:
-        it answers nothing before its requests end, so nothing is answered twice."""
-        timeout = call_timeout(context, decoder)
+        """The VAD segments and their answers, in timeline order, with each segment sent to inference as
+        soon as preprocess closes it: inference featurises the call while the VAD still runs (calls diarized
+        or SER_PIPELINE=services go segments first, then ``_predict_replayed``). A PredictGrouped that fails
+        UNAVAILABLE is replayed whole by ``_predict_replayed`` once the VAD is done: it answers nothing
+        before its requests end, so nothing is answered twice."""
         arrived: queue.Queue[common_pb2.Segment | None] = queue.Queue()
-        prepare_failed: list[Exception] = []
         predict_failed: list[Exception] = []
-        prepared = self.downstream.preprocess.StreamPrepare(
-            guarded(prepare_stream(decoder, pcm, options, call_id, self.chunk_bytes), prepare_failed), timeout=timeout)
-        context.add_callback(prepared.cancel)
         predicted = self.downstream.inference.PredictGrouped(
-            guarded(predict_stream(iter(arrived.get, None), pcm, model.ref), predict_failed), timeout=timeout)
+            guarded(predict_stream(iter(arrived.get, None), pcm, model.ref), predict_failed),
+            timeout=call_timeout(context, decoder))
         context.add_callback(predicted.cancel)
-        segments: list[common_pb2.Segment] = []
-        summary = preprocess_pb2.StreamPrepareSummary()
+
+        def send(segment: common_pb2.Segment) -> bool:
+            arrived.put(segment)  # inference refusing the call stops the VAD; its error is raised below
+            return not (predicted.done() and predicted.code() != grpc.StatusCode.UNAVAILABLE)
+
         try:
-            for reply in drained(prepared, prepare_failed):
-                if reply.WhichOneof("kind") == "summary":
-                    summary = reply.summary
-                else:
-                    segments.append(reply.segment)
-                    arrived.put(reply.segment)
-                if predicted.done() and predicted.code() != grpc.StatusCode.UNAVAILABLE:
-                    prepared.cancel()  # inference refused the call: its error is raised below
-                    break
+            segments, summary = self._segments(decoder, pcm, options, call_id, context, on_segment=send)
         except BaseException:
             predicted.cancel()
             raise
@@ -258,7 +259,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
         if len(answers) != len(segments):
             raise RequestExpired(grpc.StatusCode.INTERNAL,
                                  f"inference answered {len(answers)} of the call's {len(segments)} segments")
-        order = sorted(range(len(segments)), key=lambda i: (segments[i].start_ms, segments[i].channel))
+        order = sorted(range(len(segments)), key=lambda i: timeline_order(segments[i]))
         return [segments[i] for i in order], [answers[i] for i in order], summary
 
     def _predict_replayed(self, segments: Sequence[common_pb2.Segment], pcm: PcmFile, model: emotion_pb2.ModelInfo,
