@@ -18,6 +18,7 @@ import ipaddress
 import json
 import socket
 import time
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -92,12 +93,20 @@ def channel(address: str, settings: Settings, *, service: str = "gateway", token
     set, plaintext otherwise. Every call carries ``authorization: Bearer <token>`` with the token that
     service requires (``settings.token_for``: SER_GATEWAY_TOKEN for the gateway, SER_SERVICE_TOKEN for
     the others), or ``token`` when given; nothing when it is empty."""
-    credentials = channel_credentials(settings)
-    options = channel_options(settings)
-    target = client_target(address)
-    ch = (grpc.insecure_channel(target, options=options) if credentials is None
-          else grpc.secure_channel(target, credentials, options=options))
-    return with_token(ch, settings.token_for(service) if token is None else token)
+    return with_token(_open(grpc, address, settings), settings.token_for(service) if token is None else token)
+
+
+def aio_channel(address: str, settings: Settings) -> grpc.aio.Channel:
+    """An asyncio channel to ``address``, with the target, TLS and options ``channel`` uses; no interceptor
+    wraps it, so its calls pass their token as metadata (``bearer_metadata``)."""
+    return _open(grpc.aio, address, settings)
+
+
+def _open(api: Any, address: str, settings: Settings) -> Any:
+    """``api.insecure_channel`` / ``api.secure_channel`` (``grpc`` or ``grpc.aio``) for ``address``."""
+    credentials, options, target = channel_credentials(settings), channel_options(settings), client_target(address)
+    return (api.insecure_channel(target, options=options) if credentials is None
+            else api.secure_channel(target, credentials, options=options))
 
 
 def wait_healthy(

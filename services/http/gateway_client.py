@@ -9,8 +9,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 
-from services.common.client import channel, channel_options
-from services.common.security import bearer_metadata, channel_credentials
+from services.common.client import aio_channel, channel
+from services.common.security import bearer_metadata
 from services.http.problems import from_rpc_error
 from services.jobs.analyze_client import analyze_path
 from services.jobs.job_proto import proto_json
@@ -38,9 +38,7 @@ class GatewayClient:
 
     def _aio_jobs(self) -> jobs_pb2_grpc.JobsStub:
         if self._aio is None:
-            credentials, options = channel_credentials(self.settings), channel_options(self.settings)
-            self._aio = (grpc.aio.insecure_channel(self.address, options=options) if credentials is None
-                         else grpc.aio.secure_channel(self.address, credentials, options=options))
+            self._aio = aio_channel(self.address, self.settings)
         return jobs_pb2_grpc.JobsStub(self._aio)
 
     async def close(self) -> None:
