@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from google.protobuf.json_format import ParseDict, ParseError
+from google.protobuf.json_format import ParseError
 from ser.v1 import analysis_pb2, jobs_pb2
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
@@ -30,6 +30,7 @@ from services.http.gateway_client import GatewayClient
 from services.http.job_requests import JobRequest
 from services.http.problems import Problem
 from services.http.recent_calls import RecentCalls
+from services.jobs.analyze_client import analyze_options
 from services.jobs.job_proto import proto_json
 from shared.errors import InvalidInput, NotFound
 from shared.paths import PathPolicy
@@ -67,11 +68,11 @@ def limited(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, max_au
     return counted
 
 
-def analyze_options(raw: Any) -> analysis_pb2.AnalyzeOptions:
-    """ser.v1.AnalyzeOptions from a JSON object or its text; 422 invalid_input when it is not one."""
+def options_field(raw: Any) -> analysis_pb2.AnalyzeOptions:
+    """The ``options`` field, a JSON object or its text, as ser.v1.AnalyzeOptions; 422 invalid_input when
+    it is not one."""
     try:
-        value = json.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
-        return ParseDict(value, analysis_pb2.AnalyzeOptions())
+        return analyze_options(json.loads(raw) if isinstance(raw, str) and raw.strip() else raw)
     except (ValueError, ParseError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"options are not ser.v1.AnalyzeOptions JSON: {exc}") from None
 
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise InvalidInput("multipart field `file` (the recording) is missing")
-            options = analyze_options(form.get("options"))
+            options = options_field(form.get("options"))
             await run_in_threadpool(copy_file, upload.file, audio, settings.max_audio_bytes)
             return upload.filename or "upload", options
         finally:
@@ -178,7 +179,7 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
         source = paths.read(data["path"])
         if not source.is_file():
             raise NotFound(f"no such recording: {data['path'][:200]}")
-        options = analyze_options(data.get("options"))
+        options = options_field(data.get("options"))
         with open(source, "rb") as fh:
             await run_in_threadpool(copy_file, fh, audio, settings.max_audio_bytes)
         return source.name, options

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from google.protobuf.json_format import ParseDict, ParseError
+from google.protobuf.json_format import ParseError
 from google.protobuf.message import Message
 from pydantic import BaseModel, ConfigDict, Field
-from ser.v1 import analysis_pb2, jobs_pb2
+from ser.v1 import jobs_pb2
 
-from services.jobs.analyze_client import model_ref
+from services.jobs.analyze_client import analyze_options
 from shared.errors import SpecError
 from shared.spec_io import read_mapping
 
@@ -80,12 +80,10 @@ class JobRequest(BaseModel):
         mode = spec.get("mode", "analyze")
         if mode not in BATCH_MODES:
             raise SpecError(f"batch_analysis spec: mode {mode!r} is not one of {sorted(BATCH_MODES)}")
-        try:
-            options = ParseDict(spec.get("options") or {}, analysis_pb2.AnalyzeOptions())
-        except (ParseError, TypeError, AttributeError) as exc:
+        try:  # a bad model reference stays its own SpecError
+            options = analyze_options(spec.get("options"), str(spec["model"]) if spec.get("model") else None)
+        except (ValueError, ParseError, TypeError, AttributeError) as exc:
             raise SpecError(f"batch_analysis spec: options are not ser.v1.AnalyzeOptions: {exc}") from None
-        if spec.get("model"):
-            options.model.CopyFrom(model_ref(str(spec["model"])))
         return jobs_pb2.SubmitBatchAnalysisRequest(
             input=source, output_dir=str(spec.get("output_dir") or ""), mode=BATCH_MODES[mode], options=options,
             redo_finished=bool(spec.get("redo_finished", False)), submit=self.options())
