@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.jobs.jsonl import read_records
+from services.jobs.jsonl import latest_by, read_records
 from services.jobs.tasks.analyze import RESULTS
 from shared.paths import PathPolicy
 
@@ -20,12 +20,7 @@ def batch_files(result_uri: str, paths: PathPolicy, *, offset: int = 0, limit: i
     (``next_offset`` 0 = no more). A job that has written nothing yet has no files."""
     if not result_uri:
         return {"files": [], "total": 0, "next_offset": 0}
-    latest: dict[str, dict[str, Any]] = {}  # insertion order = first seen; the latest record replaces
-    for record in read_records(paths.write(result_uri) / RESULTS):
-        key = record.get("key") or record.get("path")
-        if key:
-            latest[key] = record
-    rows = list(latest.values())
+    rows = list(latest_by(read_records(paths.write(result_uri) / RESULTS), "key").values())
     page = rows[offset : offset + limit]
     end = offset + len(page)
     return {"files": [{k: r[k] for k in FIELDS if k in r} for r in page], "total": len(rows),

@@ -3,8 +3,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+def latest_by(records: Iterable[R], field: str) -> dict[Any, R]:
+    """Each ``field`` value's latest record (appended records supersede earlier ones), in first-seen order;
+    records without the field are skipped."""
+    latest: dict[Any, R] = {}
+    for record in records:
+        if field in record:
+            latest[record[field]] = record
+    return latest
 
 
 def finished_keys(path: Path, key: str = "path") -> set[str]:

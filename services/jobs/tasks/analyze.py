@@ -49,7 +49,7 @@ from services.jobs.analyze_client import (
 )
 from services.jobs.app import app
 from services.jobs.inputs import REFUSED, Refused, resolve_inputs
-from services.jobs.jsonl import JsonlWriter, read_records
+from services.jobs.jsonl import JsonlWriter, latest_by, read_records
 from services.jobs.progress import JobContext, run_task
 from services.jobs.specs import AnalyzeBatchSpec
 from shared.errors import MessageTooLarge, Overloaded, PayloadTooLarge
@@ -109,11 +109,7 @@ def refused_record(refused: Refused, job_id: str) -> dict[str, Any]:
 
 def finished(records: Iterable[Mapping[str, Any]]) -> set[str]:
     """Keys whose latest record is final: analysed, or an error that another try would repeat."""
-    latest: dict[str, Mapping[str, Any]] = {}
-    for r in records:
-        if "key" in r:
-            latest[r["key"]] = r
-    return {k for k, r in latest.items() if r.get("ok") or not r.get("retryable")}
+    return {k for k, r in latest_by(records, "key").items() if r.get("ok") or not r.get("retryable")}
 
 
 def write_call(result: Mapping[str, Any], target: Path) -> None:
@@ -173,9 +169,7 @@ class CallAnalyzer:
 def summary_rows(paths: Sequence[Path], records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """CSV header and rows: one per input file (resolved, or as listed when refused), from its latest record
     (never analysed: blank)."""
-    latest: dict[str, Mapping[str, Any]] = {}
-    for r in records:
-        latest[r["path"]] = r
+    latest = latest_by(records, "path")
     names: list[str] = []
     for r in latest.values():
         for p in r.get("participants") or []:
