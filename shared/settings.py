@@ -92,6 +92,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.pipeline not in PIPELINES:
             raise ValueError(f"SER_PIPELINE must be one of {', '.join(PIPELINES)}, got {self.pipeline!r}")
+        if self.call_mode not in CALL_MODES:
+            raise ValueError(f"SER_CALL_MODE must be one of {', '.join(CALL_MODES)}, got {self.call_mode!r}")
 
     @property
     def job_retention_s(self) -> float:
@@ -112,8 +114,6 @@ class Settings:
         }
         roles = tuple(r.strip() for r in env.get("SER_CALL_CHANNELS", "agent,customer").split(",") if r.strip())
         call_mode = env.get("SER_CALL_MODE", "auto").strip().lower() or "auto"
-        if call_mode not in CALL_MODES:
-            raise ValueError(f"SER_CALL_MODE must be one of {', '.join(CALL_MODES)}, got {call_mode!r}")
         return cls(
             addresses=addresses,
             max_message_bytes=_int(env, "SER_MAX_MESSAGE_MB", 64) * 1024 * 1024,
