@@ -28,15 +28,8 @@ MAX_CHUNK_BYTES = 1 << 31  # one message's chunk; gRPC's message limit is the re
 
 
 def diarization_config(config: speaker_pb2.DiarizeConfig) -> DiarizationConfig:
-    """The request's options, checked (``InvalidInput`` names the bad field)."""
-    if config.num_speakers > MAX_SPEAKERS:
-        raise InvalidInput(f"num_speakers must be 0 (estimate) or 1..{MAX_SPEAKERS}, got {config.num_speakers}")
-    if config.max_speakers > MAX_SPEAKERS:
-        raise InvalidInput(f"max_speakers must be 0 (= {MAX_SPEAKERS}) or 1..{MAX_SPEAKERS}, got {config.max_speakers}")
-    max_speakers = config.max_speakers or MAX_SPEAKERS
-    if config.num_speakers > max_speakers:
-        raise InvalidInput(f"num_speakers {config.num_speakers} exceeds max_speakers {max_speakers}")
-    return DiarizationConfig(num_speakers=config.num_speakers, max_speakers=max_speakers,
+    """The request's options, checked by ``DiarizationConfig`` (``InvalidInput`` names the bad field)."""
+    return DiarizationConfig(num_speakers=config.num_speakers, max_speakers=config.max_speakers or MAX_SPEAKERS,
                              detect_overlap=not config.skip_overlap)
 
 
