@@ -23,8 +23,6 @@ class MixFit:
     mixed: np.ndarray   # (n,) bool
     first: np.ndarray   # (n,) nearest centroid
     second: np.ndarray  # (n,) second nearest centroid
-    share: np.ndarray   # (n,) smaller share of the two-voice fit, 0..0.5
-    gain: np.ndarray    # (n,) cosine gained by the two-voice fit over the nearest centroid
 
 
 def two_voice_fit(embedding: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -45,11 +43,11 @@ def fit_mixes(embeddings: np.ndarray, cents: np.ndarray, config: DiarizationConf
     order = np.argsort(-sims, axis=1)
     first = order[:, 0]
     second = order[:, 1] if cents.shape[0] > 1 else order[:, 0]
-    share, gain = np.zeros(n), np.zeros(n)
-    if cents.shape[0] > 1:
+    share = np.zeros(n)  # smaller share of the two-voice fit, 0..0.5
+    gain = np.zeros(n)   # cosine the two-voice fit gains over the nearest centroid
+    if config.detect_overlap and cents.shape[0] > 1:
         for i in range(n):
             s, cos = two_voice_fit(embeddings[i], cents[first[i]], cents[second[i]])
             share[i], gain[i] = s, cos - sims[i, first[i]]
-    mixed = (share >= config.overlap_share) & (gain >= config.overlap_gain) if config.detect_overlap else \
-        np.zeros(n, dtype=bool)
-    return MixFit(mixed, first, second, share, gain)
+    mixed = config.detect_overlap & (share >= config.overlap_share) & (gain >= config.overlap_gain)
+    return MixFit(mixed, first, second)

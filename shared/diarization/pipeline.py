@@ -47,10 +47,9 @@ def fill_unembedded(regions_ms: Sequence[tuple[int, int]], turns: list[Turn]) ->
     """Speech regions too short to embed go to the speaker of the nearest turn in time, so no speech is lost."""
     if not turns:
         return turns
-    covered = {(t.start_ms, t.end_ms) for t in turns}
     out = list(turns)
     for start, end in regions_ms:
-        if any(t.start_ms < end and t.end_ms > start for t in turns) or (start, end) in covered:
+        if any(t.start_ms < end and t.end_ms > start for t in turns):
             continue
         nearest = min(turns, key=lambda t: min(abs(t.start_ms - end), abs(start - t.end_ms)))
         out.append(Turn(start, end, nearest.speaker))

@@ -121,7 +121,7 @@ def resegment(regions_ms: Sequence[tuple[int, int]], windows: Sequence[Window], 
         mine = [i for i, w in enumerate(windows) if w.start_ms < end and w.end_ms > start]
         if not mine:
             continue  # too short to embed: left out rather than guessed
-        sub = MixFit(fit.mixed[mine], fit.first[mine], fit.second[mine], fit.share[mine], fit.gain[mine])
+        sub = MixFit(fit.mixed[mine], fit.first[mine], fit.second[mine])
         decisions = frame_decisions(start, end, [windows[i] for i in mine], sims[mine], sub, config)
         turns += region_turns(start, end, decisions, config)
     return turns
