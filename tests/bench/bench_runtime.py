@@ -47,8 +47,7 @@ from tests.bench.bench_serving import percentile  # noqa: E402
 from tests.helpers import results_path  # noqa: E402
 
 SHIP_MAX_UAR_DROP = 0.005  # 0.5 points
-RUNTIMES = {"torch": ("default", ""), "onnxruntime fp32": ("default_ort", "onnxruntime"),
-            "onnxruntime int8": ("default_int8", "onnxruntime")}
+RUNTIMES = {"torch": "default", "onnxruntime fp32": "default_ort", "onnxruntime int8": "default_int8"}
 
 
 def sample_items(corpora_root: Path, corpora: list[str], per_corpus: int, label_map: str, seed: int) -> list[Any]:
@@ -173,7 +172,7 @@ def main() -> int:
     publish_onnx(registry, "default", card.version, as_name="default_int8", int8=True, alias="default")
     config = InferenceConfig(max_queue_delay_ms=0.0, preload=False)
     loaded = {rt: load_version(registry, model_name, "default", device="cpu", config=config,
-                               observe=lambda labels, stats: None) for rt, (model_name, _) in RUNTIMES.items()}
+                               observe=lambda labels, stats: None) for rt, model_name in RUNTIMES.items()}
     items = sample_items(corpora_root, args.corpora.split(","), args.per_corpus, card.label_map, args.seed)
     print(f"{len(items)} clips; building inputs with the service's input path ...", flush=True)
     requests = [request_of(i) for i in items]
