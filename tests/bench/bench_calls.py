@@ -48,7 +48,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -61,6 +60,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from tests.helpers import free_port  # noqa: E402
 
 CORPORA = {"ravdess": "RAVDESS", "tess": "TESS", "savee": "SAVEE", "urdu": "URDU", "turevdb": "TurEV-DB"}
 LANGUAGES = {"ravdess": "en", "tess": "en", "savee": "en", "urdu": "ur", "turevdb": "tr"}
@@ -331,12 +332,6 @@ def eval_key(u: Utterance, condition: str, calls: list[dict[str, Any]]) -> tuple
 
 
 # ---------------------------------------------------------------------------------------------- call path
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Stack:
     """``ser up`` / ``ser down`` as a user runs them, on WORK's registry, free ports and its own Redis database."""
 
