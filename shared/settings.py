@@ -6,9 +6,11 @@ tests build their own with ``Settings.from_env(env={...})`` or ``dataclasses.rep
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 SERVICE_PORTS: dict[str, int] = {
     "gateway": 50050,
@@ -20,6 +22,17 @@ SERVICE_PORTS: dict[str, int] = {
 DEFAULT_CORPORA_ROOT = "../shared/corpora"
 PIPELINES = ("inprocess", "services")
 CALL_MODES = ("auto", "channels", "diarize")
+# an environment variable whose value is a secret, by its name: SER_GATEWAY_TOKEN, AWS_SECRET_ACCESS_KEY...
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|AUTH|_KEY\Z",
+                         re.IGNORECASE)
+# what redaction masks by shape, whatever the value: NAME=value as an environment holds it (/proc/self/environ,
+# `env` output), the user:password@ of a URL, and a bearer token
+_REDACTED_SHAPES = (
+    (re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*)=[^\s\x00'\",;]+"), r"\1=***"),
+    (re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@"), r"\1***@"),
+    (re.compile(r"(?i)(bearer\s+)[^\s'\",;]+"), r"\1***"),
+)
+_MIN_ENV_SECRET = 8  # a shorter secret-named value ("true", "/tmp") is a flag or a path, and would mask ordinary words
 
 
 def _int(env: Mapping[str, str], key: str, default: int) -> int:
@@ -88,6 +101,7 @@ class Settings:
     webhook_backoff_s: float = 2.0
     job_retention_days: float = 7.0
     pipeline: str = "inprocess"
+    env_secrets: tuple[str, ...] = field(default=(), repr=False)  # values of secret-named environment variables
 
     def __post_init__(self) -> None:
         if self.pipeline not in PIPELINES:
@@ -149,6 +163,8 @@ class Settings:
             webhook_backoff_s=max(0.0, _float(env, "SER_WEBHOOK_BACKOFF_S", 2.0)),
             job_retention_days=max(0.001, _float(env, "SER_JOB_RETENTION_DAYS", 7.0)),
             pipeline=env.get("SER_PIPELINE", "").strip().lower() or "inprocess",
+            env_secrets=tuple(v.strip() for k, v in env.items()
+                              if SECRET_NAME.search(k) and len(v.strip()) >= _MIN_ENV_SECRET),
         )
 
     def token_for(self, service: str) -> str:
@@ -157,22 +173,29 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in an error, a log line or a report: the tokens, the Redis URL and
-        its password. Longest first, so a URL is masked whole before its password alone."""
+        its password, every secret-named environment variable (``SECRET_NAME``), each also percent-encoded
+        (as a URL carries it). Longest first, so a URL is masked whole before its password alone."""
         from urllib.parse import urlsplit
 
         try:
             password = urlsplit(self.redis_url).password or ""
         except ValueError:
             password = ""
-        values = {self.gateway_token, self.service_token, self.webhook_secret, password}
+        values = {self.gateway_token, self.service_token, self.webhook_secret, password, *self.env_secrets}
         if password:
             values.add(self.redis_url)
-        return tuple(sorted((v for v in values if v), key=len, reverse=True))
+        values = {v for v in values if v}
+        values |= {encode(v, safe="") for v in values for encode in (quote, quote_plus)}
+        return tuple(sorted(values, key=len, reverse=True))
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret value replaced by ``***``: the last guard before an error is recorded or logged."""
+        """``text`` with every known secret value, and anything shaped like one (``NAME=value`` environment
+        entries, URL credentials, bearer tokens), replaced by ``***``: the last guard before an error is
+        recorded or logged."""
         for secret in self.secrets():
             text = text.replace(secret, "***")
+        for shape, replacement in _REDACTED_SHAPES:
+            text = shape.sub(replacement, text)
         return text
 
 

@@ -27,8 +27,6 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if options:
         spec["options"] = options
     spec.update(redo_finished=args.redo, concurrency=args.concurrency)
-    if args.gateway:
-        spec["gateway"] = args.gateway
     return spec
 
 
@@ -78,4 +76,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--concurrency", type=int, default=4, help="calls in flight at once (default 4)")
     b.add_argument("--mono", action="store_true", help="mix channels down instead of one participant per channel")
     b.add_argument("--speaker-normalize", action="store_true", help="standardise features per channel over the call")
-    b.add_argument("--gateway", help="gateway host:port the worker calls (default: the worker's SER_GATEWAY_ADDR)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.errors import NotFound
 
-CALL_ID = re.compile(r"^[0-9a-f]{32}$")
+CALL_ID = re.compile(r"^[0-9a-f]{32}\Z")
 STALE_S = 24 * 3600.0
 # what a browser needs to play the file, by its first bytes (the gateway decides what it can decode)
 MAGIC: tuple[tuple[bytes, int, str], ...] = (

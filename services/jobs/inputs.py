@@ -3,7 +3,7 @@
 Every file goes through ``PathPolicy.read``. One that resolves outside the data roots (a ``..``
 entry, a symlink out) is refused on its own and recorded by the task as that file's failure, with
 nothing opened; the rest of the batch goes on. Relative entries of a manifest resolve against the
-manifest's folder, whatever its format.
+manifest's folder, whatever its format. A file listed twice (or through links to one file) counts once.
 """
 from __future__ import annotations
 
@@ -61,8 +61,9 @@ def _listed(manifest: Path) -> list[Path]:
                 continue
             try:
                 raw.append(str(json.loads(line)["path"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise SpecError(f"{manifest}:{n}: a JSONL manifest line needs a 'path' field ({exc})") from exc
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise SpecError(f"{manifest}:{n}: a JSONL manifest line must be a JSON object with a 'path' field"
+                                ) from None
     elif suffix == ".csv":
         reader = csv.DictReader(text.splitlines())
         if "path" not in (reader.fieldnames or []):
@@ -93,13 +94,16 @@ def resolve_inputs(inputs: list[str], manifest: str | None, paths: PathPolicy = 
 
 
 def confine_all(listed: Iterable[Path], paths: PathPolicy) -> Inputs:
-    files, refused = [], []
+    """Each listed path confined, in order, once: a file named twice or reached through several links (the
+    same resolved path) is one file of the batch, so every count of it (progress, results, summary) agrees."""
+    files: dict[Path, None] = {}
+    refused: dict[str, Refused] = {}
     for path in listed:
         try:
-            files.append(paths.read(path))
+            files.setdefault(paths.read(path), None)
         except InvalidInput as exc:
-            refused.append(Refused(str(path), str(exc)))
-    return Inputs(files, refused)
+            refused.setdefault(str(path), Refused(str(path), str(exc)))
+    return Inputs(list(files), list(refused.values()))
 
 
 def confine_items(manifest: Manifest, paths: PathPolicy) -> tuple[Manifest, list[Refused]]:

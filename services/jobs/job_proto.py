@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -27,19 +28,44 @@ STATES: dict[JobState, int] = {
 }
 
 
+UINT32_MAX, INT64_MAX = 2**32 - 1, 2**63 - 1
+
+
+def _count(value: Any, top: int = UINT32_MAX) -> int:
+    """A count as the contract types it (unsigned, bounded): a record's odd value (a negative step, a float)
+    reads back clamped instead of failing every GetJob of the job."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return 0 if math.isnan(number) else int(min(max(number, 0.0), float(top)))
+
+
+def _fraction(value: float) -> float:
+    return 0.0 if math.isnan(value) else min(max(value, 0.0), 1.0)
+
+
+def _ms(seconds: float) -> int:
+    return _count(seconds * 1000 if math.isfinite(seconds) else 0, INT64_MAX)
+
+
 def job_to_proto(job: Job) -> jobs_pb2.Job:
-    result = job.result or {}
+    """The record as ser.v1.Job; every number is brought into its field's range, so a job the store holds
+    always reads back (GetJob, WatchJob, the HTTP API and webhooks all come through here)."""
+    result = job.result if isinstance(job.result, dict) else {}
     message = jobs_pb2.Job(
         id=job.id, kind=KINDS.get(job.kind, jobs_pb2.JOB_KIND_UNSPECIFIED), state=STATES[job.state],
-        progress=jobs_pb2.JobProgress(fraction=job.progress, message=job.message, step=job.done,
-                                      total_steps=job.total, items_done=job.done, items_failed=job.items_failed),
+        progress=jobs_pb2.JobProgress(fraction=_fraction(job.progress), message=job.message,
+                                      step=_count(job.done, INT64_MAX), total_steps=_count(job.total, INT64_MAX),
+                                      items_done=_count(job.done), items_failed=_count(job.items_failed)),
         spec=jobs_pb2.JobSpec(format=jobs_pb2.SPEC_FORMAT_JSON, text=json.dumps(job.spec, sort_keys=True)),
         result_uri=str(result.get("output_dir") or result.get("result_uri") or ""),
-        created_unix_ms=int(job.created * 1000), attempts=job.attempts, labels=job.labels,
+        created_unix_ms=_ms(job.created), attempts=_count(job.attempts),
+        labels={str(k): str(v) for k, v in (job.labels if isinstance(job.labels, dict) else {}).items()},
         idempotency_key=job.idempotency_key, callback_url=job.callback_url,
     )
     if job.state.finished:
-        message.finished_unix_ms = int(job.updated * 1000)
+        message.finished_unix_ms = _ms(job.updated)
     if job.error:
         message.error.CopyFrom(common_pb2.ErrorDetail(code="job_failed", message=job.error))
     return message

@@ -50,6 +50,9 @@ class JobContext:
         self.paths = PathPolicy()
 
     def progress(self, done: int, total: int, message: str = "", **meta: Any) -> None:
+        """Record ``done`` of ``total`` steps; counts are kept in 0 <= done <= total (when total is known)."""
+        total = max(0, total)
+        done = max(0, min(done, total) if total else done)
         fraction = 0.0 if total <= 0 else min(1.0, done / total)
         self.store.update(self.job.id, progress=fraction, done=done, total=total, message=message)
         if self.task is not None and getattr(self.task.request, "id", None):

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import SpecError
-from shared.experiments.spec import ExperimentSpec
+from shared.experiments.spec import CorpusRef, ExperimentSpec
 from shared.paths import PathPolicy
 from shared.spec_io import read_mapping, validate_model
 
@@ -96,14 +96,6 @@ class SegmentBatchSpec(_BatchSpec):
     vad: VadSpec = VadSpec()
 
 
-class CorpusRef(_Spec):
-    """A corpus to fit on: a loader name (``savee``, ``ravdess``...), its root folder and loader options."""
-
-    name: str = Field(min_length=1)
-    root: str = Field(min_length=1)
-    options: dict[str, Any] = Field(default_factory=dict)
-
-
 class _FitSpec(_Spec):
     """Training audio for a fitted artifact: corpora, and/or a folder/manifest/list of files."""
 
@@ -118,8 +110,7 @@ class _FitSpec(_Spec):
             raise ValueError("give corpora (name + root), inputs (files) or manifest (a folder or list file)")
 
     def confined(self, paths: PathPolicy) -> Self:
-        corpora = [c.model_copy(update={"root": str(paths.corpus_root(c.root))}) for c in self.corpora]
-        return self.model_copy(update={"corpora": corpora, "inputs": _read_all(paths, self.inputs),
+        return self.model_copy(update={"corpora": [c.confined(paths) for c in self.corpora], "inputs": _read_all(paths, self.inputs),
                                        "manifest": _manifest(paths, self.manifest)})
 
 
@@ -166,7 +157,8 @@ class AnalyzeBatchSpec(_BatchSpec):
     ``options`` are ser.v1.AnalyzeOptions in their JSON form (proto field names), so a spec and an
     AnalyzeCall request cannot disagree; ``model`` (NAME[:VERSION]) is a shorthand for options.model.
     ``output_dir`` None: a job folder under SER_ARTIFACTS_DIR; a given folder is shared by resubmissions,
-    which skip files already analysed there unless ``redo_finished``.
+    which skip files already analysed there unless ``redo_finished``. The gateway is the worker's own
+    (SER_GATEWAY_ADDR), never the spec's: the worker sends it its token.
     """
 
     output_dir: str | None = Field(None, description="results folder; None = <SER_ARTIFACTS_DIR>/jobs/<job_id>")
@@ -177,7 +169,15 @@ class AnalyzeBatchSpec(_BatchSpec):
     concurrency: int = Field(4, ge=1, le=64, description="AnalyzeCall requests in flight at once")
     call_timeout_s: float = Field(600.0, gt=0, le=MAX_CALL_TIMEOUT_S, description="deadline of one AnalyzeCall, s")
     attempts: int = Field(3, ge=1, le=10, description="tries per file on UNAVAILABLE / RESOURCE_EXHAUSTED")
-    gateway: str | None = Field(None, description="host:port of the gateway; None = SER_GATEWAY_ADDR")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_destination(cls, data: Any) -> Any:
+        """A spec names no server: the worker sends its gateway token only to its own SER_GATEWAY_ADDR."""
+        if isinstance(data, dict) and "gateway" in data:
+            raise ValueError("`gateway` is not a spec field: the worker calls the gateway its settings name "
+                             "(SER_GATEWAY_ADDR), so a spec cannot send the worker's token elsewhere")
+        return data
 
     @field_validator("options")
     @classmethod

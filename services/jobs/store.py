@@ -7,6 +7,7 @@ needs to watch progress as it happens. So each job has a hash (``ser:job:<id>``)
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -85,6 +86,15 @@ _FLOAT_FIELDS = ("progress", "created", "updated")
 
 
 DEFAULT_RETENTION_S = 7 * 24 * 3600
+
+
+def _number(raw: str | None) -> float:
+    """A stored count or time as a finite number; 0 for anything else, so an odd field never breaks a read."""
+    try:
+        value = float(raw or 0.0)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) else 0.0
 
 
 class JobStore:
@@ -247,9 +257,9 @@ class JobStore:
         for k in _JSON_FIELDS:
             values[k] = json.loads(values.get(k) or "{}")
         for k in _INT_FIELDS:
-            values[k] = int(values.get(k) or 0)
+            values[k] = int(_number(values.get(k)))
         for k in _FLOAT_FIELDS:
-            values[k] = float(values.get(k) or 0.0)
+            values[k] = _number(values.get(k))
         values["state"] = JobState(values.get("state", "PENDING"))
         values["cancel_requested"] = values.get("cancel_requested") == "1"
         return Job(**{k: v for k, v in values.items() if k in Job.__dataclass_fields__})

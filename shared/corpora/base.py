@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.corpora.items import CorpusItem, Manifest, Unparsed
-from shared.errors import NotFound, SpecError
+from shared.errors import InvalidInput, NotFound, SpecError
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,15 @@ def require_dir(root: str | Path, corpus: str) -> Path:
     if not root.is_dir():
         raise NotFound(f"{corpus}: corpus root {root} is not a directory")
     return root
+
+
+def within_root(path: Path, root: Path, corpus: str) -> Path:
+    """``path`` (a file a loader found under ``root``, such as an annotation table) resolved; InvalidInput naming
+    it when a symlink takes it outside the corpus, so a loader never opens a file nobody confined."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise InvalidInput(f"{corpus}: {path} resolves outside the corpus root {root}; a corpus reads only its own files")
+    return resolved
 
 
 def choose(option: str, value: str, allowed: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ GENDERS = {
     "03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
     "12": "male", "13": "female", "14": "female", "15": "male", "16": "female",
 }
-_NAME = re.compile(r"^(\d{2})([ab]\d{2})([A-Z])([a-z])$")
+_NAME = re.compile(r"^(\d{2})([ab]\d{2})([A-Z])([a-z])\Z")
 
 
 def parse(path: Path) -> CorpusItem:

@@ -21,7 +21,7 @@ EMOTIONS = {
     "sor": "surprise",  # sorpresa
     "tri": "sad",  # tristezza
 }
-_NAME = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]+\d*)$")
+_NAME = re.compile(r"^([a-z]{3})-([fm]\d)-([a-z]+\d*)\Z")
 
 
 def parse(path: Path) -> CorpusItem:

@@ -14,7 +14,7 @@ from shared.corpora.items import CorpusItem, Manifest
 CORPUS = "esd"
 EMOTIONS = {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad", "surprise": "surprise"}
 SUBSETS = ("train", "evaluation", "test")
-_NAME = re.compile(r"^(\d{4})_(\d{6})$")
+_NAME = re.compile(r"^(\d{4})_(\d{6})\Z")
 
 
 def language_of(speaker: str) -> str:

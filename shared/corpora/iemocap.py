@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.corpora.base import Drop, Unparseable, audio_files, choose, collect, require_dir
+from shared.corpora.base import Drop, Unparseable, audio_files, choose, collect, require_dir, within_root
 from shared.corpora.items import CorpusItem, Manifest
 from shared.errors import SpecError
 
@@ -32,8 +32,8 @@ KIND_OPTIONS = ("all", "improvised", "scripted")
 _LINE = re.compile(
     r"^\[\s*([\d.]+)\s*-\s*([\d.]+)\s*\]\s+(Ses\d{2}[FM]_\S+)\s+(\w+)\s+\[([^\]]*)\]"
 )
-_SESSION = re.compile(r"^Session(\d)$", re.IGNORECASE)
-_UTT = re.compile(r"^(Ses\d{2})[FM]_(.+)_([FM])\d+$")
+_SESSION = re.compile(r"^Session(\d)\Z", re.IGNORECASE)
+_UTT = re.compile(r"^(Ses\d{2})[FM]_(.+)_([FM])\d+\Z")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def load(
     for session_dir in session_dirs.values():
         for txt in sorted((session_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
             if not txt.name.startswith("."):
-                evaluations.update(read_evaluations(txt))
+                evaluations.update(read_evaluations(within_root(txt, root, CORPUS)))
         wav_root = session_dir / "sentences" / "wav"
         if wav_root.is_dir():
             found, h = audio_files(wav_root)
@@ -103,7 +103,7 @@ def load(
         if kind != "all" and improvised != (kind == "improvised"):
             return Drop(f"{'improvised' if improvised else 'scripted'} (kind={kind!r})")
         if ev.emotion not in EMOTIONS:
-            raise Unparseable(f"unknown emotion code {ev.emotion!r}")
+            raise Unparseable(f"unknown emotion code; known {sorted(EMOTIONS)}")
         label = EMOTIONS[ev.emotion]
         if ev.emotion == "exc":
             if exc_as == "drop":

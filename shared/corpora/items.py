@@ -73,7 +73,7 @@ class CorpusItem:
                 extra=dict(d.get("extra") or {}),
             )
         except KeyError as exc:
-            raise InvalidInput(f"manifest item is missing field {exc.args[0]!r}: {d!r}") from exc
+            raise InvalidInput(f"manifest item is missing field {exc.args[0]!r}") from exc
 
 
 @dataclass(frozen=True)

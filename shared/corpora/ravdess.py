@@ -22,8 +22,8 @@ EMOTIONS = {
     "05": "angry", "06": "fear", "07": "disgust", "08": "surprise",
 }
 CALM_OPTIONS = ("calm", "neutral", "drop")
-_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
-_ACTOR_DIR = re.compile(r"^Actor_(\d{2})$", re.IGNORECASE)
+_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\Z")
+_ACTOR_DIR = re.compile(r"^Actor_(\d{2})\Z", re.IGNORECASE)
 
 
 def parse(path: Path, calm_as: str = "calm") -> CorpusItem | Drop:

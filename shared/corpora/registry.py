@@ -2,7 +2,9 @@
 
 Names are the corpus ids the items carry (``crema-d``, ``turevdb``) plus lenient aliases
 (``cremad``, ``turev-db``).
-Unknown names and unknown options are spec errors, named in the message.
+Unknown names and unknown options are spec errors, named in the message. An option typed as a path in
+its loader's signature (``demographics: str | Path | None``) is a path (``path_options``): a job spec
+confines it like a corpus root (``shared.experiments.spec.CorpusRef.confined``).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from shared.corpora import (
 )
 from shared.corpora.items import Manifest
 from shared.errors import InvalidInput, SpecError
+from shared.paths import path_parameters
 
 Loader = Callable[..., Manifest]
 
@@ -60,6 +63,19 @@ def loader_options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in params}
 
 
+def path_options(name: str) -> tuple[str, ...]:
+    """The options of one loader that name files (typed as paths), which a job must confine before loading."""
+    return path_parameters(_loader(name))
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """SpecError naming an unknown corpus or option, so a spec fails when it is submitted, not mid-job."""
+    allowed = loader_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise SpecError(f"corpus {name!r} has no option(s) {unknown}; options: {sorted(allowed)}")
+
+
 def _loader(name: str) -> Loader:
     key = ALIASES.get(name.lower(), name.lower())
     try:
@@ -70,10 +86,7 @@ def _loader(name: str) -> Loader:
 
 def load_corpus(name: str, root: str | Path, *, strict: bool = False, **options: Any) -> Manifest:
     """Load one corpus. ``strict=True`` turns any unparseable file into an error."""
-    allowed = loader_options(name)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise SpecError(f"corpus {name!r} has no option(s) {unknown}; options: {sorted(allowed)}")
+    check_options(name, options)
     manifest = _loader(name)(root, **options)
     if strict and manifest.unparsed:
         first = manifest.unparsed[0]

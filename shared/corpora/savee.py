@@ -17,9 +17,9 @@ EMOTIONS = {
     "a": "angry", "d": "disgust", "f": "fear", "h": "happy",
     "n": "neutral", "sa": "sad", "su": "surprise",
 }
-_FLAT = re.compile(r"^([A-Z]{2})_(sa|su|[adfhn])(\d{2})$")
-_NESTED = re.compile(r"^(sa|su|[adfhn])(\d{2})$")
-_SPEAKER_DIR = re.compile(r"^[A-Z]{2}$")
+_FLAT = re.compile(r"^([A-Z]{2})_(sa|su|[adfhn])(\d{2})\Z")
+_NESTED = re.compile(r"^(sa|su|[adfhn])(\d{2})\Z")
+_SPEAKER_DIR = re.compile(r"^[A-Z]{2}\Z")
 
 
 def parse(path: Path) -> CorpusItem:

@@ -22,7 +22,7 @@ LANGUAGE = "tr"
 EMOTIONS = {"kz": "angry", "mt": "happy", "sk": "calm", "hl": "sad"}
 FOLDERS = {"angry": "kz", "happy": "mt", "calm": "sk", "sad": "hl"}
 SPEAKERS = ("1157", "1234", "1358", "1984", "6783", "7895")
-_NAME = re.compile(r"^(\d{4})_([a-z]{2})_([a-z]+\d*)$")
+_NAME = re.compile(r"^(\d{4})_([a-z]{2})_([a-z]+\d*)\Z")
 
 
 def parse(path: Path) -> CorpusItem:

@@ -27,7 +27,7 @@ LANGUAGE = "ur"
 EMOTIONS = {"A": "angry", "H": "happy", "N": "neutral", "S": "sad"}
 FOLDERS = {"angry": "A", "happy": "H", "neutral": "N", "sad": "S"}
 GENDERS = {"M": "male", "F": "female"}
-_NAME = re.compile(r"^(S([MF])\d+)_F(\d+)_([A-Z])(\d+)$")
+_NAME = re.compile(r"^(S([MF])\d+)_F(\d+)_([A-Z])(\d+)\Z")
 
 
 def parse(path: Path) -> CorpusItem:

@@ -8,7 +8,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import SpecError
-from shared.paths import PathPolicy
+from shared.paths import PathPolicy, path_parameters
 from shared.spec_io import read_mapping, validate_model
 
 PROTOCOLS = ("cross_corpus", "leave_one_corpus_out", "leave_one_speaker_out", "speaker_kfold",
@@ -21,9 +21,20 @@ class _Spec(BaseModel):
 
 
 class CorpusRef(_Spec):
-    name: str
-    root: str
+    """A corpus: a loader name (``savee``, ``ravdess``...), its root folder and loader options."""
+
+    name: str = Field(min_length=1)
+    root: str = Field(min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    def confined(self, paths: PathPolicy) -> Self:
+        """The ref with its root and every option its loader types as a path expanded, resolved and checked
+        against the data roots, so the loader opens nothing a spec named outside them (``PathPolicy.read``)."""
+        from shared.corpora.registry import check_options, path_options
+
+        check_options(self.name, self.options)
+        return self.model_copy(update={"root": str(paths.corpus_root(self.root)),
+                                       "options": paths.read_options(self.options, path_options(self.name))})
 
     def resolved_root(self, paths: PathPolicy | None = None) -> Path:
         """The root with ``${SER_CORPORA}`` (default ../shared/corpora), ``${HOME}`` and ``${SER_DATA_ROOTS}``
@@ -55,12 +66,35 @@ class ModelSection(_Spec):
     pretrain_overrides: dict[str, Any] = Field(default_factory=dict)
     freeze: str | None = Field(None, description="e.g. first_va_block -> model.freeze_until_first_va_block()")
 
+    def confined(self, paths: PathPolicy) -> Self:
+        """The section with every override its builder types as a path (``weights_path``, ``pretrained_path``)
+        confined as a read, so a spec cannot load weights from outside the data roots."""
+        return self.model_copy(update={
+            "overrides": _confined_overrides(self.architecture, self.overrides, paths),
+            "pretrain_overrides": _confined_overrides(self.pretrain_architecture, self.pretrain_overrides, paths)})
+
     @field_validator("freeze")
     @classmethod
     def _freeze_name(cls, value: str | None) -> str | None:
         if value is not None and not value.replace("_", "").isalnum():
             raise ValueError(f"freeze must be a plain name like first_va_block, got {value!r}")
         return value
+
+
+def _confined_overrides(architecture: str | None, overrides: dict[str, Any], paths: PathPolicy) -> dict[str, Any]:
+    """``overrides`` with the builder's path-typed parameters confined; the builder is imported (torch) only
+    when there are overrides to check, and an unknown architecture is left to the run to refuse."""
+    if not overrides or architecture is None or architecture.startswith(BASELINE_PREFIX):
+        return overrides
+    import importlib
+
+    from shared.models.registry import ARCHITECTURES
+
+    spec = ARCHITECTURES.get(architecture)
+    if spec is None:
+        return overrides
+    module, attr = spec.builder.split(":")
+    return paths.read_options(overrides, path_parameters(getattr(importlib.import_module(module), attr)))
 
 
 class SpeakerSection(_Spec):
@@ -136,10 +170,11 @@ class ExperimentSpec(_Spec):
         return self.model is not None and self.model.architecture.startswith(BASELINE_PREFIX)
 
     def confined(self, paths: PathPolicy) -> Self:
-        """The spec with each corpus root expanded, resolved and checked against the data roots, so the run
-        reads exactly the folders that were checked (the files a corpus lists are checked when it is loaded)."""
-        corpora = [c.model_copy(update={"root": str(paths.corpus_root(c.root))}) for c in self.corpora]
-        return self.model_copy(update={"corpora": corpora})
+        """The spec with each corpus (root and path-typed options, ``CorpusRef.confined``) expanded, resolved
+        and checked against the data roots, so the run reads exactly what was checked (the files a corpus
+        lists are checked when it is loaded)."""
+        return self.model_copy(update={"corpora": [c.confined(paths) for c in self.corpora],
+                                       "model": self.model and self.model.confined(paths)})
 
 
 def load_spec(source: str | Path | dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentSpec:

@@ -42,7 +42,7 @@ DEFAULT_ALIAS = "default"
 # Build overrides that point at local pretrained weights: the registry's own weights replace them.
 PRETRAINED_KEYS = ("weights_path", "pretrained_path")
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 @dataclass(frozen=True)

@@ -271,3 +271,90 @@ def test_an_escaping_entry_is_that_files_failure_and_the_batch_goes_on(worker_en
     assert by_path[str(tree["root"] / "calls" / "voice.wav")]["ok"]
     for entry in ("escape.wav", "../outside/voice.wav"):
         assert by_path[str(tree["root"] / entry)]["error"] == "invalid_input"
+
+
+# -- issue 18, finding 1: a corpus option names a file -------------------------------------------------
+
+
+def cremad_spec(kind: str, root: Path, **options: str) -> dict:
+    corpora = [{"name": "crema-d", "root": str(root), "options": options}]
+    if kind in ("train", "evaluate"):
+        return {**training_spec(str(root)), "corpora": corpora}
+    return {"corpora": corpora}
+
+
+@pytest.fixture()
+def cremad_root(tree) -> Path:
+    root = tree["root"] / "cremad"
+    (root / "AudioWAV").mkdir(parents=True, exist_ok=True)
+    shutil.copy(tree["root"] / "calls" / "voice.wav", root / "AudioWAV" / "1001_DFA_ANG_XX.wav")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["train", "fit_speaker_pca"])
+def test_a_path_option_outside_the_roots_is_refused_at_submit_and_in_the_worker(gateway, worker_env, tree, cremad_root,
+                                                                                 kind):
+    spec = cremad_spec(kind, cremad_root, demographics=str(tree["outside"] / "passwd.csv"))
+    request = (jobs_pb2.SubmitTrainingRequest(spec=jobs_pb2.JobSpec(text=json.dumps(spec))) if kind == "train" else
+               jobs_pb2.SubmitFitRequest(target=jobs_pb2.FIT_TARGET_SPEAKER_PCA,
+                                         spec=jobs_pb2.JobSpec(text=json.dumps(spec))))
+    err = refused(gateway.SubmitTraining if kind == "train" else gateway.SubmitFit, request)
+    assert "outside the configured data roots" in err.details() and "root:x" not in err.details()
+    for leak in ("/proc/self/environ", str(tree["outside"] / "passwd.csv")):
+        final = run_job(worker_env, kind, cremad_spec(kind, cremad_root, demographics=leak))
+        assert final.state is JobState.FAILED, final
+        assert final.error.startswith("invalid_input:") and "root:x" not in final.error, final.error
+        assert "SER_GATEWAY_TOKEN" not in final.error and TOKEN not in final.error
+
+
+def test_a_demographics_table_linked_out_of_the_corpus_is_never_read(worker_env, tree, cremad_root):
+    link = cremad_root / "VideoDemographics.csv"
+    link.symlink_to(tree["outside"] / "passwd.csv")
+    try:
+        final = run_job(worker_env, "train", cremad_spec("train", cremad_root))
+    finally:
+        link.unlink()
+    assert final.state is JobState.FAILED and "resolves outside the corpus root" in final.error, final.error
+    assert "root:x" not in final.error
+
+
+def test_a_loader_error_names_the_file_and_the_rule_never_its_contents(tmp_path):
+    from shared.corpora import cremad
+
+    (tmp_path / "AudioWAV").mkdir()
+    table = tmp_path / "table.csv"
+    table.write_text("root:x:0:0:root:/root:/bin/bash\nSER_GATEWAY_TOKEN=secret\n")
+    with pytest.raises(InvalidInput) as err:
+        cremad.load(tmp_path, demographics=table)
+    assert str(table) in str(err.value) and "ActorID and Sex" in str(err.value)
+    assert "root:x" not in str(err.value) and "secret" not in str(err.value)
+
+
+def test_every_path_typed_option_is_confined_by_its_type_not_its_name(tmp_path):
+    from shared.corpora.registry import LOADERS, path_options
+    from shared.experiments.spec import CorpusRef, ModelSection
+    from shared.paths import PathPolicy
+
+    assert path_options("crema-d") == ("demographics",)
+    assert all(isinstance(path_options(name), tuple) for name in LOADERS)
+    policy = PathPolicy(data_roots=(tmp_path,))
+    with pytest.raises(InvalidInput, match="outside the configured data roots"):
+        CorpusRef(name="crema-d", root=str(tmp_path), options={"demographics": "/etc/passwd"}).confined(policy)
+    with pytest.raises(SpecError, match="has no option"):
+        CorpusRef(name="crema-d", root=str(tmp_path), options={"nonsense": 1}).confined(policy)
+    with pytest.raises(InvalidInput, match="outside the configured data roots"):
+        ModelSection(architecture="resnet50", overrides={"weights_path": "/etc/passwd"}).confined(policy)
+
+
+# -- issue 18, finding 4: a spec cannot choose where the worker sends its token ------------------------
+
+
+def test_an_analyze_batch_spec_cannot_name_a_gateway(worker_env, tree):
+    from services.jobs.app import make_app
+
+    client = JobClient(make_app(worker_env), JobStore.from_url(worker_env.redis_url), worker_env)
+    with pytest.raises(SpecError, match="`gateway` is not a spec field"):
+        client.submit("analyze_batch", {"manifest": str(tree["root"] / "calls"), "gateway": "attacker.example:443"})
+    assert not client.list(limit=10), "nothing may be queued"
+    final = run_job(worker_env, "analyze_batch", {"manifest": str(tree["root"] / "calls"), "gateway": "evil:1"})
+    assert final.state is JobState.FAILED and "`gateway` is not a spec field" in final.error, final.error

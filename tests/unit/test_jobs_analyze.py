@@ -38,7 +38,7 @@ def test_cli_spec_makes_paths_absolute_and_single_files_inputs(tmp_path, monkeyp
     (tmp_path / "calls").mkdir()
     (tmp_path / "one.wav").write_bytes(b"")
     args = argparse.Namespace(input="calls", model="m:2", out="res", mono=False, speaker_normalize=True, redo=False,
-                              concurrency=6, gateway=None)
+                              concurrency=6)
     spec = spec_from_args(args)
     assert spec == {"manifest": str(tmp_path / "calls"), "model": "m:2", "output_dir": str(tmp_path / "res"),
                     "options": {"speaker_normalize": True}, "redo_finished": False, "concurrency": 6}

@@ -67,3 +67,26 @@ def test_pipeline_mode_defaults_to_inprocess_and_refuses_unknown_modes() -> None
     assert Settings.from_env({"SER_PIPELINE": " Services "}).pipeline == "services"
     with pytest.raises(ValueError, match="SER_PIPELINE must be one of inprocess, services, got 'grpc'"):
         Settings.from_env({"SER_PIPELINE": "grpc"})
+
+
+def test_redaction_masks_every_secret_shape_with_a_canary_in_the_environment():
+    """Issue 18: a job error once held /proc/self/environ; redaction masks by pattern, not three values."""
+    canary = "canary-7f3a9c1e-not-for-logs"
+    settings = Settings.from_env(env={"SER_GATEWAY_TOKEN": "tok+en/with=signs", "SER_CANARY_API_KEY": canary,
+                                      "OTHER_SERVICE_PASSWORD": canary + "-2", "SER_LOG_LEVEL": "debug"})
+    leaks = [
+        f"value {canary} in an error",
+        f"environ SER_CANARY_API_KEY={canary}\x00PATH=/usr/bin\x00UNLISTED_VAR=plain-value",
+        "LINE_ONE=first-value\nLINE_TWO=second-value",
+        "GET /?token=tok%2Ben%2Fwith%3Dsigns HTTP/1.1",
+        "redis://:hunter2hunter2@redis:6379/0 and https://user:pass@example.org/x",
+        "authorization: Bearer some-unknown-token",
+        f"{canary}-2 from another service",
+    ]
+    for text in leaks:
+        masked = settings.redact(text)
+        for secret in (canary, "tok+en", "tok%2Ben", "plain-value", "first-value", "second-value", "hunter2",
+                       "user:pass", "some-unknown-token", "/usr/bin"):
+            assert secret not in masked, (text, masked)
+    assert settings.redact("k=3, calm_as='calm', 3/4 files") == "k=3, calm_as='calm', 3/4 files"
+    assert canary not in repr(settings)

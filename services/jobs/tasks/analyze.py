@@ -54,6 +54,7 @@ from services.jobs.progress import JobContext, run_task
 from services.jobs.specs import AnalyzeBatchSpec
 from shared.errors import MessageTooLarge, Overloaded, PayloadTooLarge
 from shared.features.atomic import atomic_write
+from shared.paths import no_symlink_below
 from shared.settings import Settings
 
 RESULTS = "results.jsonl"
@@ -112,13 +113,21 @@ def finished(records: Iterable[Mapping[str, Any]]) -> set[str]:
     return {k for k, r in latest_by(records, "key").items() if r.get("ok") or not r.get("retryable")}
 
 
-def write_call(result: Mapping[str, Any], target: Path) -> None:
+def write_output(root: Path, target: Path, text: str) -> None:
+    """``text`` into ``target`` atomically, through no symbolic link below the job's output folder ``root``
+    (the rename replaces a link at ``target`` itself rather than following it)."""
+    no_symlink_below(root, target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    no_symlink_below(root, target.parent)
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_call(result: Mapping[str, Any], root: Path, target: Path) -> None:
     """One call as JSONL (a header line, then a line per timeline entry), atomically."""
     header = {"kind": "call", **{k: v for k, v in result.items() if k != "timeline"}}
     lines = [json.dumps(header, ensure_ascii=False)]
     lines += [json.dumps({"kind": "segment", **entry}, ensure_ascii=False) for entry in result.get("timeline", [])]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8"))
+    write_output(root, target, "\n".join(lines) + "\n")
 
 
 class CallAnalyzer:
@@ -159,7 +168,7 @@ class CallAnalyzer:
             return {"ok": False, "error": code.name, "error_code": status_error_code(code, error_code(exc), message),
                     "message": message}
         result = response_to_dict(response)
-        write_call(result, self.out_dir / CALLS / item.result_name)
+        write_call(result, self.out_dir, self.out_dir / CALLS / item.result_name)
         model = result["model"]
         return {"ok": True, "sha256": digest.hexdigest(), "result": f"{CALLS}/{item.result_name}",
                 "duration_s": round(result["duration_s"], 3), "segments": len(result["timeline"]),
@@ -199,7 +208,7 @@ def write_summary(paths: Sequence[Path], results: Path, target: Path) -> None:
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    atomic_write(target, lambda tmp: Path(tmp).write_text(buffer.getvalue(), encoding="utf-8"))
+    write_output(target.parent, target, buffer.getvalue())
 
 
 def output_dir(spec: AnalyzeBatchSpec, settings: Settings, job_id: str) -> Path:
@@ -219,10 +228,10 @@ def analyze_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
     # redo_finished ignores earlier jobs' records, but a redelivery of this job keeps what it already redid
     done = finished(r for r in read_records(results) if not spec.redo_finished or r.get("job_id") == ctx.job.id)
     todo = [f for f in files if f.key not in done]
-    address = spec.gateway or settings.address("gateway")
+    address = settings.address("gateway")
     ctx.result = {"output_dir": str(out), "results": str(results), "summary": str(out / SUMMARY),
                   "files": len(keys), "skipped": len(files) - len(todo), "gateway": address}
-    with JsonlWriter(results) as writer:
+    with JsonlWriter(results, out) as writer:
         for record in refused:
             if record["key"] not in done:
                 writer.write(record)
@@ -257,7 +266,7 @@ def _fan_out(ctx: JobContext, analyzer: CallAnalyzer, todo: Sequence[CallFile], 
     running: dict[Future, CallFile] = {}
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="analyze")
     try:
-        with JsonlWriter(results) as writer:
+        with JsonlWriter(results, results.parent) as writer:
             while True:
                 while len(running) < concurrency and (item := next(pending, None)) is not None:
                     running[pool.submit(analyzer, item)] = item

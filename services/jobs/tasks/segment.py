@@ -57,7 +57,7 @@ def segment_files(ctx: JobContext, settings: Settings) -> dict[str, Any]:
     total = len(inputs)
     ctx.result = {"output": str(out), "files": total}
     ctx.progress(len(done), total, f"{len(done)} already done" if done else "segmenting")
-    with JsonlWriter(out) as writer:
+    with JsonlWriter(out, Path(spec.output_dir or settings.artifacts_dir / "jobs")) as writer:
         for refused in inputs.refused:  # outside the data roots: recorded, never opened
             if refused.path not in done:
                 writer.write(refused.record())
