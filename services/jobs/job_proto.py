@@ -38,7 +38,7 @@ def _count(value: Any, top: int = UINT32_MAX) -> int:
         number = float(value)
     except (TypeError, ValueError):
         return 0
-    return 0 if math.isnan(number) else int(min(max(number, 0.0), float(top)))
+    return 0 if math.isnan(number) else int(min(max(number, 0.0), top))
 
 
 def _fraction(value: float) -> float:

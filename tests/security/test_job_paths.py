@@ -358,3 +358,59 @@ def test_an_analyze_batch_spec_cannot_name_a_gateway(worker_env, tree):
     assert not client.list(limit=10), "nothing may be queued"
     final = run_job(worker_env, "analyze_batch", {"manifest": str(tree["root"] / "calls"), "gateway": "evil:1"})
     assert final.state is JobState.FAILED and "`gateway` is not a spec field" in final.error, final.error
+
+
+# -- issue 18, finding 7: links to one file, and a record that once broke GetJob ----------------------
+
+
+def test_links_to_one_file_are_one_file_and_every_read_of_the_job_answers(gateway, worker_env, tree, tmp_path):
+    links = tree["root"] / "links"
+    links.mkdir(exist_ok=True)
+    for i in range(5):
+        (links / f"link{i}.wav").unlink(missing_ok=True)
+        (links / f"link{i}.wav").symlink_to(tree["root"] / "calls" / "voice.wav")
+    final = run_job(worker_env, "segment_batch", {"manifest": str(links),
+                                                  "inputs": [str(tree["root"] / "calls" / "voice.wav")]})
+    assert (final.state, final.result["files"], final.done, final.total) == (JobState.SUCCEEDED, 1, 1, 1), final
+    assert len(Path(final.result["output"]).read_text().splitlines()) == 1
+    store = JobStore.from_url(worker_env.redis_url)
+    store.update(final.id, done=-299, total=1, progress=-299.0)  # what the worker before the fix stored
+    got = gateway.GetJob(jobs_pb2.GetJobRequest(id=final.id), timeout=10)
+    assert got.progress.items_done == 0 and got.progress.fraction == 0.0
+    events = list(gateway.WatchJob(jobs_pb2.WatchJobRequest(id=final.id), timeout=10))
+    assert events and events[-1].final
+
+
+# -- issue 18, finding 6: writes never follow a link, and never land in what the services own -----------
+
+
+def test_an_output_dir_inside_the_registry_run_or_call_store_is_refused(worker_env, tree):
+    from services.jobs.app import make_app
+
+    client = JobClient(make_app(worker_env), JobStore.from_url(worker_env.redis_url), worker_env)
+    for owned in ("registry/default", "run", "http-calls/x", "cache"):
+        with pytest.raises(InvalidInput, match="inside a folder the services own"):
+            client.submit("segment_batch", {"manifest": str(tree["root"] / "calls"),
+                                            "output_dir": str(tree["artifacts"] / owned)})
+    final = run_job(worker_env, "segment_batch", {"manifest": str(tree["root"] / "calls"),
+                                                  "output_dir": str(tree["artifacts"] / "registry")})
+    assert final.state is JobState.FAILED and "inside a folder the services own" in final.error, final.error
+
+
+def test_a_job_never_writes_through_a_link_placed_in_its_output_folder(worker_env, tree, tmp_path):
+    from services.jobs.jsonl import JsonlWriter
+
+    out, victim = tree["artifacts"] / "linked", tmp_path / "victim.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    victim.write_text("")
+    (out / "results.jsonl").symlink_to(victim)
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        JsonlWriter(out / "results.jsonl", out).write({"x": 1})
+    (out / "calls").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        JsonlWriter(out / "calls" / "one.jsonl", out)
+    from services.jobs.tasks.analyze import write_call
+
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        write_call({"timeline": []}, out, out / "calls" / "one.jsonl")
+    assert victim.read_text() == "" and list(tmp_path.iterdir()) == [victim]
