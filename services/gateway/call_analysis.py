@@ -77,7 +77,7 @@ def predict_request(samples: np.ndarray, rate: int, segment: common_pb2.Segment,
 def classified(segment: common_pb2.Segment, response: emotion_pb2.PredictResponse) -> ClassifiedSegment:
     p = response.posteriors
     return ClassifiedSegment(segment.channel, participant_of(segment), segment.start_ms, segment.end_ms,
-                             tuple(p.labels), tuple(p.probs))
+                             tuple(p.labels), tuple(p.probs), uncertain=p.uncertain)
 
 
 def timeline_order(segment: common_pb2.Segment) -> tuple[int, int]:
@@ -136,6 +136,7 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
             feature_config=model.feature_config)
         call_to_proto(summary, result)
         result.call_mode = analysis_pb2.CALL_MODE_DIARIZE if diarized else analysis_pb2.CALL_MODE_CHANNELS
+        result.uncertain_below = model.uncertain_below
         result.processing_s = time.perf_counter() - started
         return result
 

@@ -37,7 +37,8 @@ def entry_to_proto(entry: TimelineEntry) -> analysis_pb2.TimelineEntry:
         participant=entry.participant,
         emotion=common_pb2.EmotionPosteriors(labels=list(entry.labels), probs=list(entry.probs),
                                              top_label=entry.top_label, top_prob=entry.top_prob,
-                                             valence=entry.valence, arousal=entry.arousal),
+                                             valence=entry.valence, arousal=entry.arousal,
+                                             uncertain=entry.uncertain),
         index=entry.index,
         overlap=entry.overlap,
         overlap_participants=list(entry.overlap_participants),
@@ -52,7 +53,8 @@ def _shares(shares: tuple[EmotionShare, ...]) -> list[analysis_pb2.EmotionShare]
 def _quarter(q: QuarterSummary) -> analysis_pb2.QuarterSummary:
     return analysis_pb2.QuarterSummary(quarter=q.quarter, start_ms=q.start_ms, end_ms=q.end_ms,
                                        talk_time_ms=q.talk_time_ms, shares=_shares(q.shares),
-                                       mean_valence=q.mean_valence, mean_arousal=q.mean_arousal)
+                                       mean_valence=q.mean_valence, mean_arousal=q.mean_arousal,
+                                       uncertain_ms=q.uncertain_ms)
 
 
 def participant_to_proto(p: ParticipantSummary) -> analysis_pb2.ParticipantSummary:
@@ -64,6 +66,7 @@ def participant_to_proto(p: ParticipantSummary) -> analysis_pb2.ParticipantSumma
                                                   valence_before=t.valence_before, valence_after=t.valence_after)
                         for t in p.negative_turns],
         mean_valence=p.mean_valence, mean_arousal=p.mean_arousal, segments=p.segments,
+        uncertain_ms=p.uncertain_ms, uncertain_segments=p.uncertain_segments,
     )
 
 

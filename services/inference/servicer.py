@@ -42,11 +42,13 @@ STATES = {"ready": emotion_pb2.MODEL_STATE_READY, "loading": emotion_pb2.MODEL_S
           "failed": emotion_pb2.MODEL_STATE_FAILED, "registered": emotion_pb2.MODEL_STATE_REGISTERED}
 
 
-def posteriors(labels: Sequence[str], probs: np.ndarray) -> common_pb2.EmotionPosteriors:
+def posteriors(labels: Sequence[str], probs: np.ndarray, uncertain_below: float = 0.0) -> common_pb2.EmotionPosteriors:
+    """``uncertain``: the top probability is below the card's ``serving.uncertain_below`` (0: never)."""
     top = int(np.argmax(probs))
     valence, arousal = valence_arousal_of(labels, probs.tolist())
     return common_pb2.EmotionPosteriors(labels=list(labels), probs=[float(p) for p in probs], top_label=labels[top],
-                                        top_prob=float(probs[top]), valence=valence, arousal=arousal)
+                                        top_prob=float(probs[top]), valence=valence, arousal=arousal,
+                                        uncertain=bool(float(probs[top]) < uncertain_below))
 
 
 def request_seconds(request: emotion_pb2.PredictRequest) -> float:
@@ -200,7 +202,7 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
         for item in items:
             response = emotion_pb2.PredictResponse(request_id=item.request.request_id, model=ref)
             if item.ok and item.probs is not None:
-                response.posteriors.CopyFrom(posteriors(model.labels, item.probs))
+                response.posteriors.CopyFrom(posteriors(model.labels, item.probs, model.card.uncertain_below))
                 response.queue_ms = 1000.0 * item.result.queue_s
                 response.compute_ms = 1000.0 * item.result.compute_s
                 response.batch_size = item.result.batch_size
@@ -335,6 +337,7 @@ class EmotionServicer(emotion_pb2_grpc.EmotionServicer):
             input_kind=INPUT_KINDS.get(card.input_kind, emotion_pb2.INPUT_KIND_UNSPECIFIED),
             speaker_aware=card.uses_speaker, needs_bovw=card.uses_bovw, state=STATES[state],
             card_json=card.to_json(), created_unix_ms=_unix_ms(card.created_at),
+            uncertain_below=card.uncertain_below,
         )
         if loaded is not None:
             info.input_shape.extend(loaded.input_shape)

@@ -47,12 +47,13 @@ def summarize(entries: Sequence[TimelineEntry], labels: Sequence[str], duration_
     ordered = sorted(entries, key=lambda e: (e.start_ms, e.channel, e.end_ms))
     timeline = [replace(e, index=i) for i, e in enumerate(ordered)]
     duration_ms = max([int(duration_ms), *(e.end_ms for e in timeline)])
-    # overlap entries (two diarized voices at once) belong to no single participant
+    # overlap entries (two diarized voices at once) belong to no single participant; uncertain entries count
+    # as talk time but not in shares, means (participant_summaries) or negative turns (here)
     summaries = participant_summaries([e for e in timeline if not e.overlap], labels, duration_ms, participants)
     watch = watched([s.participant for s in summaries], options.watch_participant)
     with_turns = tuple(
-        replace(s, negative_turns=tuple(negative_turns([e for e in timeline if e.participant == s.participant],
-                                                       options.turn_rule)))
+        replace(s, negative_turns=tuple(negative_turns(
+            [e for e in timeline if e.participant == s.participant and not e.uncertain], options.turn_rule)))
         if s.participant in watch else s
         for s in summaries
     )

@@ -12,7 +12,8 @@ from shared.errors import InvalidInput
 
 @dataclass(frozen=True)
 class ClassifiedSegment:
-    """One speech segment and the model's class posteriors for it."""
+    """One speech segment and the model's class posteriors for it; ``uncertain``: the model's calibrated top
+    probability is below its card's ``serving.uncertain_below`` (inference decides, the flag is carried)."""
 
     channel: int
     participant: str
@@ -20,6 +21,7 @@ class ClassifiedSegment:
     end_ms: int
     labels: tuple[str, ...]
     probs: tuple[float, ...]
+    uncertain: bool = False
 
     def __post_init__(self) -> None:
         if self.end_ms <= self.start_ms:
@@ -42,6 +44,7 @@ class TimelineEntry:
     valence: float
     arousal: float
     overlap_participants: tuple[str, ...] = ()  # a diarized stretch where these two spoke at once
+    uncertain: bool = False  # top probability below the model's threshold: left out of shares, means and turns
 
     @property
     def duration_ms(self) -> int:
@@ -75,6 +78,7 @@ def classify(segment: ClassifiedSegment, index: int = 0) -> TimelineEntry:
         index=index, channel=segment.channel, participant=segment.participant, start_ms=segment.start_ms,
         end_ms=segment.end_ms, labels=tuple(segment.labels), probs=tuple(float(p) for p in probs),
         top_label=segment.labels[top], top_prob=float(probs[top]), valence=float(valence), arousal=float(arousal),
+        uncertain=bool(segment.uncertain),
     )
 
 

@@ -23,6 +23,14 @@ from shared.features.config import config_hash
 
 CARD_VERSION = 1
 FROM_SCRATCH = "trained from scratch"
+UNCERTAIN_BELOW = "uncertain_below"  # the serving key of the uncertain threshold
+
+
+def check_uncertain_below(value: Any) -> float:
+    """A card's ``serving.uncertain_below``: a number in [0, 1) (1 would call every segment uncertain)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise SpecError(f"serving.{UNCERTAIN_BELOW} must be a number in [0, 1), got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,9 @@ class ModelCard:
     pretrained: str = FROM_SCRATCH
     licence: str = ""
     notes: str = ""
-    # how to serve it: {"runtime": "torch" | "onnxruntime", "quantization": "dynamic-int8", ...}; empty = torch
+    # how to serve it: {"runtime": "torch" | "onnxruntime", "quantization": "dynamic-int8", ...}; empty = torch.
+    # "uncertain_below": a calibrated top probability in [0, 1) below which a segment is answered uncertain
+    # (chosen out of fold, see shared.evaluation.calibration); absent or 0 = never uncertain.
     serving: dict[str, Any] = field(default_factory=dict, hash=False)
     card_version: int = CARD_VERSION
 
@@ -95,6 +105,12 @@ class ModelCard:
         object.__setattr__(self, "training_corpora", tuple(self.training_corpora))
         if not self.created_at:
             object.__setattr__(self, "created_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        check_uncertain_below((self.serving or {}).get(UNCERTAIN_BELOW, 0.0))
+
+    @property
+    def uncertain_below(self) -> float:
+        """``serving.uncertain_below``: segments whose top probability is below it are uncertain (0 = none)."""
+        return float((self.serving or {}).get(UNCERTAIN_BELOW, 0.0))
 
     @classmethod
     def describe(cls, model: nn.Module, *, architecture: str, labels: tuple[str, ...] | list[str],

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from shared.models.base import forward_batch
-from shared.registry.card import ModelCard
+from shared.registry.card import UNCERTAIN_BELOW, ModelCard
 from shared.registry.onnx_export import (
     CHECK_BATCH,
     DEFAULT_OPSET,
@@ -74,7 +74,8 @@ def publish_onnx(registry: ModelRegistry, name: str, version: str, *, int8: bool
             if key != ONNX_ARTIFACT}
     with tempfile.TemporaryDirectory(prefix="ser-onnx-") as tmp:
         export = export_for_serving(model, card, Path(tmp), int8=int8, tolerance=tolerance)
-        serving = {**export.serving, "exported_from": f"{card.name or name}:{card.version}"}
+        kept = {UNCERTAIN_BELOW: card.serving[UNCERTAIN_BELOW]} if UNCERTAIN_BELOW in card.serving else {}
+        serving = {**kept, **export.serving, "exported_from": f"{card.name or name}:{card.version}"}
         new_card = card.replace(side_artifacts={}, serving=serving)
         ref = registry.publish(model, new_card, name=target, artifacts={**side, ONNX_ARTIFACT: export.path},
                                alias=alias)

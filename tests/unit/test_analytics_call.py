@@ -41,3 +41,18 @@ def test_watch_everyone():
 def test_duration_grows_to_cover_the_last_segment():
     call = summarize_call([seg(0, 0, 1200, "sad")], LABELS, 1000)
     assert call.duration_ms == 1200 and call.participants[0].talk_share == pytest.approx(1.0)
+
+
+def test_uncertain_segments_make_no_negative_turn():
+    def customer(start, label, uncertain):
+        return ClassifiedSegment(1, "customer", start, start + 1000, LABELS, ONE_HOT[label], uncertain=uncertain)
+
+    def turns(uncertain):
+        segments = [customer(0, "happy", False), customer(1000, "angry", uncertain),
+                    customer(2000, "angry", uncertain), customer(3000, "happy", False)]
+        [summary] = summarize_call(segments, LABELS, 4000).participants
+        return summary.negative_turns
+
+    [turn] = turns(uncertain=False)  # two confident angry segments: a turn once the smoothed score drops
+    assert (turn.at_ms, turn.to_label) == (2000, "angry")
+    assert turns(uncertain=True) == ()  # the same two, uncertain: no evidence of a turn

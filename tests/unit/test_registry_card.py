@@ -52,3 +52,12 @@ def test_invalid_cards_are_refused():
 
 def test_git_commit_outside_a_repo_is_unknown(tmp_path):
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_uncertain_below_is_read_from_serving_and_checked():
+    assert make_card().uncertain_below == 0.0  # no threshold: no segment is ever uncertain
+    card = make_card(serving={"runtime": "torch", "uncertain_below": 0.45})
+    assert card.uncertain_below == 0.45 and ModelCard.from_json(card.to_json()).uncertain_below == 0.45
+    for bad in (1.0, -0.1, float("nan"), "0.4", True, None):
+        with pytest.raises(SpecError, match="uncertain_below"):
+            make_card(serving={"uncertain_below": bad})

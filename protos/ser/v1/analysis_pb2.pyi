@@ -87,7 +87,7 @@ class EmotionShare(_message.Message):
     def __init__(self, label: _Optional[str] = ..., share: _Optional[float] = ..., duration_ms: _Optional[int] = ..., segments: _Optional[int] = ...) -> None: ...
 
 class QuarterSummary(_message.Message):
-    __slots__ = ("quarter", "start_ms", "end_ms", "talk_time_ms", "shares", "mean_valence", "mean_arousal")
+    __slots__ = ("quarter", "start_ms", "end_ms", "talk_time_ms", "shares", "mean_valence", "mean_arousal", "uncertain_ms")
     QUARTER_FIELD_NUMBER: _ClassVar[int]
     START_MS_FIELD_NUMBER: _ClassVar[int]
     END_MS_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,7 @@ class QuarterSummary(_message.Message):
     SHARES_FIELD_NUMBER: _ClassVar[int]
     MEAN_VALENCE_FIELD_NUMBER: _ClassVar[int]
     MEAN_AROUSAL_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAIN_MS_FIELD_NUMBER: _ClassVar[int]
     quarter: int
     start_ms: int
     end_ms: int
@@ -102,7 +103,8 @@ class QuarterSummary(_message.Message):
     shares: _containers.RepeatedCompositeFieldContainer[EmotionShare]
     mean_valence: float
     mean_arousal: float
-    def __init__(self, quarter: _Optional[int] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., talk_time_ms: _Optional[int] = ..., shares: _Optional[_Iterable[_Union[EmotionShare, _Mapping]]] = ..., mean_valence: _Optional[float] = ..., mean_arousal: _Optional[float] = ...) -> None: ...
+    uncertain_ms: int
+    def __init__(self, quarter: _Optional[int] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., talk_time_ms: _Optional[int] = ..., shares: _Optional[_Iterable[_Union[EmotionShare, _Mapping]]] = ..., mean_valence: _Optional[float] = ..., mean_arousal: _Optional[float] = ..., uncertain_ms: _Optional[int] = ...) -> None: ...
 
 class TurningPoint(_message.Message):
     __slots__ = ("at_ms", "timeline_index", "from_label", "to_label", "valence_before", "valence_after")
@@ -121,7 +123,7 @@ class TurningPoint(_message.Message):
     def __init__(self, at_ms: _Optional[int] = ..., timeline_index: _Optional[int] = ..., from_label: _Optional[str] = ..., to_label: _Optional[str] = ..., valence_before: _Optional[float] = ..., valence_after: _Optional[float] = ...) -> None: ...
 
 class ParticipantSummary(_message.Message):
-    __slots__ = ("participant", "channel", "talk_time_ms", "talk_share", "shares", "quarters", "negative_turns", "mean_valence", "mean_arousal", "segments")
+    __slots__ = ("participant", "channel", "talk_time_ms", "talk_share", "shares", "quarters", "negative_turns", "mean_valence", "mean_arousal", "segments", "uncertain_ms", "uncertain_segments")
     PARTICIPANT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     TALK_TIME_MS_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +134,8 @@ class ParticipantSummary(_message.Message):
     MEAN_VALENCE_FIELD_NUMBER: _ClassVar[int]
     MEAN_AROUSAL_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAIN_MS_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAIN_SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     participant: str
     channel: int
     talk_time_ms: int
@@ -142,7 +146,9 @@ class ParticipantSummary(_message.Message):
     mean_valence: float
     mean_arousal: float
     segments: int
-    def __init__(self, participant: _Optional[str] = ..., channel: _Optional[int] = ..., talk_time_ms: _Optional[int] = ..., talk_share: _Optional[float] = ..., shares: _Optional[_Iterable[_Union[EmotionShare, _Mapping]]] = ..., quarters: _Optional[_Iterable[_Union[QuarterSummary, _Mapping]]] = ..., negative_turns: _Optional[_Iterable[_Union[TurningPoint, _Mapping]]] = ..., mean_valence: _Optional[float] = ..., mean_arousal: _Optional[float] = ..., segments: _Optional[int] = ...) -> None: ...
+    uncertain_ms: int
+    uncertain_segments: int
+    def __init__(self, participant: _Optional[str] = ..., channel: _Optional[int] = ..., talk_time_ms: _Optional[int] = ..., talk_share: _Optional[float] = ..., shares: _Optional[_Iterable[_Union[EmotionShare, _Mapping]]] = ..., quarters: _Optional[_Iterable[_Union[QuarterSummary, _Mapping]]] = ..., negative_turns: _Optional[_Iterable[_Union[TurningPoint, _Mapping]]] = ..., mean_valence: _Optional[float] = ..., mean_arousal: _Optional[float] = ..., segments: _Optional[int] = ..., uncertain_ms: _Optional[int] = ..., uncertain_segments: _Optional[int] = ...) -> None: ...
 
 class Interval(_message.Message):
     __slots__ = ("start_ms", "end_ms")
@@ -165,7 +171,7 @@ class SilenceSummary(_message.Message):
     def __init__(self, total_ms: _Optional[int] = ..., share: _Optional[float] = ..., long_silences: _Optional[_Iterable[_Union[Interval, _Mapping]]] = ..., overlap_ms: _Optional[int] = ...) -> None: ...
 
 class AnalyzeCallResponse(_message.Message):
-    __slots__ = ("call_id", "duration_s", "source_rate_hz", "source_channels", "timeline", "participants", "silence", "model", "feature_config", "labels", "processing_s", "call_mode")
+    __slots__ = ("call_id", "duration_s", "source_rate_hz", "source_channels", "timeline", "participants", "silence", "model", "feature_config", "labels", "processing_s", "call_mode", "uncertain_below")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     SOURCE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +184,7 @@ class AnalyzeCallResponse(_message.Message):
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PROCESSING_S_FIELD_NUMBER: _ClassVar[int]
     CALL_MODE_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAIN_BELOW_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     duration_s: float
     source_rate_hz: int
@@ -190,7 +197,8 @@ class AnalyzeCallResponse(_message.Message):
     labels: _containers.RepeatedScalarFieldContainer[str]
     processing_s: float
     call_mode: CallMode
-    def __init__(self, call_id: _Optional[str] = ..., duration_s: _Optional[float] = ..., source_rate_hz: _Optional[int] = ..., source_channels: _Optional[int] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., participants: _Optional[_Iterable[_Union[ParticipantSummary, _Mapping]]] = ..., silence: _Optional[_Union[SilenceSummary, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., processing_s: _Optional[float] = ..., call_mode: _Optional[_Union[CallMode, str]] = ...) -> None: ...
+    uncertain_below: float
+    def __init__(self, call_id: _Optional[str] = ..., duration_s: _Optional[float] = ..., source_rate_hz: _Optional[int] = ..., source_channels: _Optional[int] = ..., timeline: _Optional[_Iterable[_Union[TimelineEntry, _Mapping]]] = ..., participants: _Optional[_Iterable[_Union[ParticipantSummary, _Mapping]]] = ..., silence: _Optional[_Union[SilenceSummary, _Mapping]] = ..., model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., processing_s: _Optional[float] = ..., call_mode: _Optional[_Union[CallMode, str]] = ..., uncertain_below: _Optional[float] = ...) -> None: ...
 
 class AnalyzeUploadConfig(_message.Message):
     __slots__ = ("options", "call_id", "raw_format", "format_hint")

@@ -106,20 +106,22 @@ class Segment(_message.Message):
     def __init__(self, channel: _Optional[int] = ..., speaker: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ...) -> None: ...
 
 class EmotionPosteriors(_message.Message):
-    __slots__ = ("labels", "probs", "top_label", "top_prob", "valence", "arousal")
+    __slots__ = ("labels", "probs", "top_label", "top_prob", "valence", "arousal", "uncertain")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     PROBS_FIELD_NUMBER: _ClassVar[int]
     TOP_LABEL_FIELD_NUMBER: _ClassVar[int]
     TOP_PROB_FIELD_NUMBER: _ClassVar[int]
     VALENCE_FIELD_NUMBER: _ClassVar[int]
     AROUSAL_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAIN_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedScalarFieldContainer[str]
     probs: _containers.RepeatedScalarFieldContainer[float]
     top_label: str
     top_prob: float
     valence: float
     arousal: float
-    def __init__(self, labels: _Optional[_Iterable[str]] = ..., probs: _Optional[_Iterable[float]] = ..., top_label: _Optional[str] = ..., top_prob: _Optional[float] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ...) -> None: ...
+    uncertain: bool
+    def __init__(self, labels: _Optional[_Iterable[str]] = ..., probs: _Optional[_Iterable[float]] = ..., top_label: _Optional[str] = ..., top_prob: _Optional[float] = ..., valence: _Optional[float] = ..., arousal: _Optional[float] = ..., uncertain: _Optional[bool] = ...) -> None: ...
 
 class ModelRef(_message.Message):
     __slots__ = ("name", "version")

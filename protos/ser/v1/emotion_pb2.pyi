@@ -91,7 +91,7 @@ class PredictBatchResponse(_message.Message):
     def __init__(self, items: _Optional[_Iterable[_Union[PredictResponse, _Mapping]]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("ref", "aliases", "architecture", "labels", "label_mapping", "feature_config", "input_kind", "input_shape", "speaker_aware", "speaker_dim", "needs_bovw", "vocabulary", "state", "device", "card_json", "created_unix_ms", "error")
+    __slots__ = ("ref", "aliases", "architecture", "labels", "label_mapping", "feature_config", "input_kind", "input_shape", "speaker_aware", "speaker_dim", "needs_bovw", "vocabulary", "state", "device", "card_json", "created_unix_ms", "error", "uncertain_below")
     REF_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class ModelInfo(_message.Message):
     CARD_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAIN_BELOW_FIELD_NUMBER: _ClassVar[int]
     ref: _common_pb2.ModelRef
     aliases: _containers.RepeatedScalarFieldContainer[str]
     architecture: str
@@ -126,7 +127,8 @@ class ModelInfo(_message.Message):
     card_json: str
     created_unix_ms: int
     error: _common_pb2.ErrorDetail
-    def __init__(self, ref: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., aliases: _Optional[_Iterable[str]] = ..., architecture: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., label_mapping: _Optional[str] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., input_kind: _Optional[_Union[InputKind, str]] = ..., input_shape: _Optional[_Iterable[int]] = ..., speaker_aware: _Optional[bool] = ..., speaker_dim: _Optional[int] = ..., needs_bovw: _Optional[bool] = ..., vocabulary: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., state: _Optional[_Union[ModelState, str]] = ..., device: _Optional[str] = ..., card_json: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., error: _Optional[_Union[_common_pb2.ErrorDetail, _Mapping]] = ...) -> None: ...
+    uncertain_below: float
+    def __init__(self, ref: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., aliases: _Optional[_Iterable[str]] = ..., architecture: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., label_mapping: _Optional[str] = ..., feature_config: _Optional[_Union[_common_pb2.FeatureConfigRef, _Mapping]] = ..., input_kind: _Optional[_Union[InputKind, str]] = ..., input_shape: _Optional[_Iterable[int]] = ..., speaker_aware: _Optional[bool] = ..., speaker_dim: _Optional[int] = ..., needs_bovw: _Optional[bool] = ..., vocabulary: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., state: _Optional[_Union[ModelState, str]] = ..., device: _Optional[str] = ..., card_json: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., error: _Optional[_Union[_common_pb2.ErrorDetail, _Mapping]] = ..., uncertain_below: _Optional[float] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ("name", "all_versions")
