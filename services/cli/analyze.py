@@ -40,9 +40,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def emotion_cell(emotion: Mapping[str, Any]) -> str:
+    """The top label, with a ``?`` when the segment is uncertain (its top probability is below the model's
+    serving.uncertain_below): shown, but left out of the shares."""
+    return f"{emotion['top_label']}?" if emotion.get("uncertain") else emotion["top_label"]
+
+
 def format_timeline(result: Mapping[str, Any]) -> str:
     rows = [(e["index"], f"{e['segment']['start_ms'] / 1000:.2f}", f"{e['segment']['end_ms'] / 1000:.2f}",
-             e["participant"], e["emotion"]["top_label"], f"{e['emotion']['top_prob']:.2f}",
+             e["participant"], emotion_cell(e["emotion"]), f"{e['emotion']['top_prob']:.2f}",
              f"{e['emotion']['valence']:+.2f}", f"{e['emotion']['arousal']:+.2f}") for e in result["timeline"]]
     return text_table(("#", "start s", "end s", "participant", "emotion", "p", "valence", "arousal"), rows)
 
@@ -56,14 +62,23 @@ def format_summary(result: Mapping[str, Any]) -> str:
         d = digest[p["participant"]]
         shares = sorted((s for s in p["shares"] if s["duration_ms"] > 0), key=lambda s: -s["share"])
         turns = ", ".join(f"{t['at_ms'] / 1000:.1f}s {t['from_label']}->{t['to_label']}" for t in p["negative_turns"])
+        unsure_ms = p.get("uncertain_ms", 0)
+        unsure = (f"{unsure_ms / 1000:.1f} s ({100 * unsure_ms / p['talk_time_ms']:.0f}%)"
+                  if unsure_ms and p["talk_time_ms"] else "-")
         rows.append((p["participant"], p["channel"], f"{d['talk_time_s']:.1f}", f"{100 * d['talk_share']:.0f}%",
-                     d["dominant"] or "-", " ".join(f"{s['label']} {100 * s['share']:.0f}%" for s in shares[:3]),
+                     unsure, d["dominant"] or "-",
+                     " ".join(f"{s['label']} {100 * s['share']:.0f}%" for s in shares[:3]),
                      f"{d['mean_valence']:+.2f}", turns or "-"))
-    table = text_table(("participant", "ch", "talk s", "talk", "dominant", "shares", "valence", "negative turns"),
-                       rows)
+    table = text_table(("participant", "ch", "talk s", "talk", "uncertain", "dominant", "shares", "valence",
+                        "negative turns"), rows)
     silence = result["silence"]
     model = result["model"]
-    return (f"{table}\n\nsilence {silence['total_ms'] / 1000:.1f} s ({100 * silence['share']:.0f}%), "
+    below = result.get("uncertain_below", 0.0)
+    note = ""
+    if below:
+        note = (f"\n\nuncertain (p below {below:.2f}, the model's calibrated threshold; marked ? above): "
+                "left out of shares, dominant, valence and negative turns")
+    return (f"{table}{note}\n\nsilence {silence['total_ms'] / 1000:.1f} s ({100 * silence['share']:.0f}%), "
             f"overlap {silence['overlap_ms'] / 1000:.1f} s; {result['duration_s']:.1f} s call, "
             f"model {model['name']}:{model['version']}, processed in {result['processing_s']:.2f} s")
 

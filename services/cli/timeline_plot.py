@@ -11,6 +11,7 @@ LABEL_COLOURS: dict[str, str] = {
     "negative": "#d62728", "positive": "#2ca02c", "other": "#7f7f7f",
 }
 GAP_S = 0.25
+UNCERTAIN_COLOUR = "#e6e6e6"  # segments below the model's uncertain_below: hatched light grey
 FALLBACK = ("#bcbd22", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2")
 
 
@@ -39,7 +40,10 @@ def plot_timeline(result: Mapping[str, Any], path: Path | str, *, title: str = "
         entries = [e for e in timeline if e["segment"]["channel"] == ch]
         for e in entries:
             start, end = e["segment"]["start_ms"] / 1000.0, e["segment"]["end_ms"] / 1000.0
-            ax.axvspan(start, end, color=colours.get(e["emotion"]["top_label"], "#7f7f7f"), alpha=0.85, lw=0)
+            if e["emotion"].get("uncertain"):  # below the model's threshold: grey, hatched, no label colour
+                ax.axvspan(start, end, facecolor=UNCERTAIN_COLOUR, hatch="//", edgecolor="#8d8d8d", alpha=0.85, lw=0)
+            else:
+                ax.axvspan(start, end, color=colours.get(e["emotion"]["top_label"], "#7f7f7f"), alpha=0.85, lw=0)
         xs: list[float] = []
         ys: list[float] = []
         for e in entries:  # one flat stroke per segment, broken (NaN) across pauses
@@ -56,6 +60,8 @@ def plot_timeline(result: Mapping[str, Any], path: Path | str, *, title: str = "
         ax.set_ylabel(f"{names.get(ch, f'channel{ch}')}\nvalence")
     axes[-1, 0].set_xlabel("time (s)")
     handles = [Patch(color=colours[label], label=label) for label in labels]
+    if any(e["emotion"].get("uncertain") for e in timeline):
+        handles.append(Patch(facecolor=UNCERTAIN_COLOUR, hatch="//", edgecolor="#8d8d8d", label="uncertain"))
     fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 8), frameon=False)
     model = result.get("model") or {}
     fig.suptitle(title or f"emotion timeline ({model.get('name', '?')}:{model.get('version', '?')})", y=0.995,

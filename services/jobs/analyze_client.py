@@ -150,18 +150,21 @@ def response_to_dict(response: analysis_pb2.AnalyzeCallResponse) -> dict[str, An
 
 
 def dominant_label(shares: list[dict[str, Any]]) -> str:
-    """The emotion with the largest share of talk time ('' when the participant never spoke)."""
+    """The emotion with the largest share of (confident) talk time ('' when the participant never spoke, or
+    every segment of theirs was uncertain)."""
     best = max(shares, key=lambda s: (s["share"], s["duration_ms"]), default=None)
     return best["label"] if best and best["duration_ms"] > 0 else ""
 
 
 def participant_digest(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per participant: talk time, dominant emotion, mean valence and negative turns (count and first time)."""
+    """Per participant: talk time and its uncertain part (left out of the shares), dominant emotion, mean valence
+    and negative turns (count and first time)."""
     digest = []
     for p in result.get("participants", []):
         turns = p.get("negative_turns", [])
         digest.append({"participant": p["participant"], "channel": p["channel"],
                        "talk_time_s": round(p["talk_time_ms"] / 1000.0, 3), "talk_share": round(p["talk_share"], 4),
+                       "uncertain_s": round(p.get("uncertain_ms", 0) / 1000.0, 3),
                        "dominant": dominant_label(p.get("shares", [])), "mean_valence": round(p["mean_valence"], 4),
                        "segments": p["segments"], "negative_turns": len(turns),
                        "first_negative_s": round(turns[0]["at_ms"] / 1000.0, 3) if turns else None})

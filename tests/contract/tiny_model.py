@@ -15,13 +15,14 @@ INPUTS = ModelInputConfig(kind="image", image=ImageConfig(size=32, channels=1), 
 
 
 def publish_tiny(root: Path, name: str = "default", *, seed: int = 0, alias: str | None = "default",
-                 normalization: str = "none") -> tuple[str, str]:
-    """CCT-2/3x2 on 32x32 one-channel log-mel images of 1 s windows; returns (name, version)."""
+                 normalization: str = "none", serving: dict | None = None) -> tuple[str, str]:
+    """CCT-2/3x2 on 32x32 one-channel log-mel images of 1 s windows (the card's ``serving`` block as given);
+    returns (name, version)."""
     torch.manual_seed(seed)
     model = build_model("cct_2_3x2_32", len(LABELS))
     card = ModelCard.describe(model, architecture="cct_2_3x2_32", labels=LABELS, feature_config=INPUTS.to_dict(),
                               git_commit="test", notes="random weights for contract tests",
-                              training={"normalization": normalization})
+                              training={"normalization": normalization}, serving=dict(serving or {}))
     ref = ModelRegistry(root).publish(model, card, name=name, alias=alias)
     return ref.name, ref.version
 

@@ -181,3 +181,26 @@ def test_mono_call_flags_become_analyze_options():
         (True, 3, "customer", True)
     assert analyze_options(call_options(parse(["call.wav", "--no-diarize"]))).call_mode == \
         analysis_pb2.CALL_MODE_CHANNELS
+
+
+def test_uncertain_rows_are_marked_and_the_summary_says_how_much_talk_was_left_out():
+    sure, unsure = entry(0, 1, 0, 3000, "angry", -0.6), entry(1, 1, 3000, 4000, "happy", 0.8)
+    unsure["emotion"]["uncertain"] = True
+    share = {"label": "angry", "share": 1.0, "duration_ms": 3000, "segments": 1}
+    customer = {"participant": "customer", "channel": 1, "talk_time_ms": 4000, "talk_share": 0.4,
+                "shares": [share, {"label": "happy", "share": 0.0, "duration_ms": 0, "segments": 0}],
+                "negative_turns": [], "mean_valence": -0.6, "segments": 2, "uncertain_ms": 1000,
+                "uncertain_segments": 1}
+    agent = {**customer, "participant": "agent", "channel": 0, "uncertain_ms": 0, "uncertain_segments": 0}
+    result = {"timeline": [sure, unsure], "participants": [agent, customer], "uncertain_below": 0.45,
+              "silence": {"total_ms": 6000, "share": 0.6, "overlap_ms": 0}, "duration_s": 10.0,
+              "model": {"name": "m", "version": "2"}, "processing_s": 0.5}
+    rows = format_timeline(result).splitlines()[2:]
+    assert rows[0].split()[4] == "angry" and rows[1].split()[4] == "happy?"
+    summary = format_summary(result).splitlines()
+    assert summary[0].split()[5] == "uncertain"  # "talk s" is two words
+    assert summary[2].split()[:5] == ["agent", "0", "4.0", "40%", "-"]
+    assert "1.0 s (25%)" in summary[3] and summary[3].split()[7] == "angry"  # dominant over the confident 3 s
+    assert "p below 0.45" in summary[5] and "left out of shares" in summary[5]
+    del result["uncertain_below"]  # an older gateway, or a model without a threshold: no note
+    assert "uncertain (p below" not in format_summary(result)

@@ -120,7 +120,7 @@ def test_analyzer_retries_transient_errors_records_final_ones_and_writes_call_js
     good, flaky, bad = (analyze(CallFile.of(tmp_path / n)) for n in ("good.wav", "flaky.wav", "bad.wav"))
     assert good["ok"] and good["attempts"] == 1 and good["duration_s"] == 10.0 and good["model"] == "m:1"
     assert good["participants"] == [{"participant": "customer", "channel": 1, "talk_time_s": 3.0, "talk_share": 0.3,
-                                     "dominant": "angry", "mean_valence": -0.5, "segments": 1, "negative_turns": 1,
+                                     "uncertain_s": 0.0, "dominant": "angry", "mean_valence": -0.5, "segments": 1, "negative_turns": 1,
                                      "first_negative_s": 1.0}]
     lines = [json.loads(line) for line in (out / good["result"]).read_text().splitlines()]
     assert [line["kind"] for line in lines] == ["call", "segment"]
@@ -142,8 +142,8 @@ def test_response_dict_keeps_int64_milliseconds_as_numbers():
 
 def test_summary_csv_has_a_row_per_input_with_its_latest_record(tmp_path):
     paths = [tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "c.wav"]
-    digest = [{"participant": "agent", "talk_time_s": 2.0, "dominant": "neutral", "mean_valence": 0.1,
-               "negative_turns": 0},
+    digest = [{"participant": "agent", "talk_time_s": 2.0, "uncertain_s": 0.5, "dominant": "neutral",
+               "mean_valence": 0.1, "negative_turns": 0},
               {"participant": "customer", "talk_time_s": 3.0, "dominant": "angry", "mean_valence": -0.5,
                "negative_turns": 2}]
     records = [{"path": str(paths[0]), "ok": False, "error": "UNAVAILABLE", "message": "down"},
@@ -151,13 +151,15 @@ def test_summary_csv_has_a_row_per_input_with_its_latest_record(tmp_path):
                 "participants": digest, "result": "calls/a.jsonl"},
                {"path": str(paths[1]), "ok": False, "error": "INVALID_ARGUMENT", "message": "not audio"}]
     header, rows = summary_rows(paths, records)
-    assert header == ["file", "ok", "duration_s", "segments", "model", "agent_talk_s", "agent_dominant",
-                      "agent_mean_valence", "agent_negative_turns", "customer_talk_s", "customer_dominant",
-                      "customer_mean_valence", "customer_negative_turns", "error", "message", "result"]
-    assert rows[0] == [str(paths[0]), True, 9.5, 4, "m:1", 2.0, "neutral", 0.1, 0, 3.0, "angry", -0.5, 2, "", "",
-                       "calls/a.jsonl"]
+    assert header == ["file", "ok", "duration_s", "segments", "model", "agent_talk_s", "agent_uncertain_s",
+                      "agent_dominant", "agent_mean_valence", "agent_negative_turns", "customer_talk_s",
+                      "customer_uncertain_s", "customer_dominant", "customer_mean_valence", "customer_negative_turns",
+                      "error", "message", "result"]
+    # a record written before uncertain_s existed (the customer's here) leaves that cell blank
+    assert rows[0] == [str(paths[0]), True, 9.5, 4, "m:1", 2.0, 0.5, "neutral", 0.1, 0, 3.0, "", "angry", -0.5, 2,
+                       "", "", "calls/a.jsonl"]
     assert rows[1][1] is False and rows[1][-3:] == ["INVALID_ARGUMENT", "not audio", ""]
-    assert rows[2] == [str(paths[2])] + [""] * 15
+    assert rows[2] == [str(paths[2])] + [""] * 17
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps(r) + "\n" for r in records))
     write_summary(paths, results, tmp_path / "summary.csv")

@@ -7,7 +7,9 @@ the same forward passes. Layout of the output folder::
     calls/<stem>-<key>.jsonl   one call: a ``call`` line (participants, silence, model), then one
                                ``segment`` line per timeline entry
     results.jsonl              one fsynced line per finished file (ok or error): the resume record
-    summary.csv                one row per input file (its latest record), rewritten at the end
+    summary.csv                one row per input file (its latest record), rewritten at the end; per
+                               participant: talk time, its uncertain part (left out of the shares),
+                               dominant emotion, mean valence, negative turns
 
 A file's key is its absolute path + size + mtime, so a resubmission (or a redelivery after a worker
 died) skips files already analysed into that folder and redoes a file that changed. Errors are
@@ -186,7 +188,8 @@ def summary_rows(paths: Sequence[Path], records: Sequence[Mapping[str, Any]]) ->
                 names.append(p["participant"])
     header = ["file", "ok", "duration_s", "segments", "model"]
     for name in names:
-        header += [f"{name}_talk_s", f"{name}_dominant", f"{name}_mean_valence", f"{name}_negative_turns"]
+        header += [f"{name}_talk_s", f"{name}_uncertain_s", f"{name}_dominant", f"{name}_mean_valence",
+                   f"{name}_negative_turns"]
     header += ["error", "message", "result"]
     rows = []
     for path in paths:
@@ -196,7 +199,8 @@ def summary_rows(paths: Sequence[Path], records: Sequence[Mapping[str, Any]]) ->
                           r.get("model", "")]
         for name in names:
             p = by_name.get(name)
-            row += [p["talk_time_s"], p["dominant"], p["mean_valence"], p["negative_turns"]] if p else ["", "", "", ""]
+            row += ([p["talk_time_s"], p.get("uncertain_s", ""), p["dominant"], p["mean_valence"], p["negative_turns"]]
+                    if p else [""] * 5)
         row += [r.get("error", ""), r.get("message", ""), r.get("result", "")]
         rows.append(row)
     return header, rows
