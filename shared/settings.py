@@ -26,11 +26,12 @@ CALL_MODES = ("auto", "channels", "diarize")
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_?KEY|ACCESS_?KEY|AUTH|_KEY\Z",
                          re.IGNORECASE)
 # what redaction masks by shape, whatever the value: NAME=value as an environment holds it (/proc/self/environ,
-# `env` output), the user:password@ of a URL, and a bearer token
+# `env` output), the user:password@ of a URL, a bearer token, and a token-named URL query parameter
 _REDACTED_SHAPES = (
     (re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*)=[^\s\x00'\",;]+"), r"\1=***"),
     (re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@"), r"\1***@"),
     (re.compile(r"(?i)(bearer\s+)[^\s'\",;]+"), r"\1***"),
+    (re.compile(r"(?i)([?&](?:token|access_token|api_key|key|password|secret)=)[^&#\s'\"]+"), r"\1***"),
 )
 _MIN_ENV_SECRET = 8  # a shorter secret-named value ("true", "/tmp") is a flag or a path, and would mask ordinary words
 
@@ -185,7 +186,7 @@ class Settings:
         if password:
             values.add(self.redis_url)
         values = {v for v in values if v}
-        values |= {encode(v, safe="") for v in values for encode in (quote, quote_plus)}
+        values |= {encode(v, safe=safe) for v in values for encode in (quote, quote_plus) for safe in ("", "/")}
         return tuple(sorted(values, key=len, reverse=True))
 
     def redact(self, text: str) -> str:

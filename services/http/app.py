@@ -3,30 +3,34 @@
 Every /v1 resource is the gateway's protobuf message in protobuf's JSON mapping (``proto_json``), so the
 HTTP and gRPC answers cannot drift. With SER_GATEWAY_TOKEN set, /v1 needs ``Authorization: Bearer <token>``
 (the gateway's own token, which this service also sends on); the pages and probes are open, as they hold
-no data. Limits are the gateway's (SER_MAX_AUDIO_MB, SER_MAX_AUDIO_SECONDS): an upload is refused (413)
-as soon as it passes SER_MAX_AUDIO_MB, before it is whole, and is sent on in chunks from disk.
+no data. The token is checked, and every body limited while it arrives, before any route reads it
+(``services.http.guard``): an upload is refused (413) as soon as it passes SER_MAX_AUDIO_MB, before it is
+whole, and is sent on in chunks from disk; any other body is at most MAX_JSON_BYTES (1 MiB).
 """
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from google.protobuf.json_format import ParseError
+from pydantic import ValidationError
 from ser.v1 import analysis_pb2, jobs_pb2
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException
+from starlette.types import Scope
 
 from services.http import problems
 from services.http.batch_results import batch_files
 from services.http.gateway_client import GatewayClient
+from services.http.guard import RequestGuard
 from services.http.job_requests import JobRequest
 from services.http.problems import Problem
 from services.http.recent_calls import RecentCalls
@@ -37,6 +41,8 @@ from shared.paths import PathPolicy
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
+JOB_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": JobRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
 FORM_SLACK_BYTES = 1 << 20  # multipart boundaries, headers and the options field around the audio
 MAX_JSON_BYTES = 1 << 20
 COPY_CHUNK = 1 << 20
@@ -49,23 +55,37 @@ ANALYZE_BODY = {"requestBody": {"required": True, "content": {
         "options": {"type": "object", "description": "ser.v1.AnalyzeOptions"}}}}}}}
 
 
+def audio_too_large(limit: int) -> str:
+    return f"the audio is over the {limit >> 20} MiB limit (SER_MAX_AUDIO_MB)"
+
+
 def too_large(limit: int) -> Problem:
-    return Problem(413, "payload_too_large", f"the audio is over the {limit >> 20} MiB limit (SER_MAX_AUDIO_MB)")
+    return Problem(413, "payload_too_large", audio_too_large(limit))
 
 
-def limited(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, max_audio: int):
-    """``receive`` that refuses (413) a request body once it has passed ``limit`` bytes."""
-    seen = 0
+def body_limits(settings: Settings) -> Callable[[Scope], tuple[int, str]]:
+    """Bytes a request body may hold: a multipart upload to /v1/calls:analyze the audio limit plus the form
+    around it, anything else a JSON document (MAX_JSON_BYTES)."""
+    upload = settings.max_audio_bytes + FORM_SLACK_BYTES
+    json_body = f"a request body is at most {MAX_JSON_BYTES} bytes"
 
-    async def counted() -> dict[str, Any]:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise too_large(max_audio)
-        return message
+    def limit(scope: Scope) -> tuple[int, str]:
+        if scope["path"] == "/v1/calls:analyze" and Headers(scope=scope).get("content-type", "").lower().startswith(
+                "multipart/form-data"):
+            return upload, audio_too_large(settings.max_audio_bytes)
+        return MAX_JSON_BYTES, json_body
 
-    return counted
+    return limit
+
+
+def parse_json(body: bytes) -> Any:
+    """A JSON body; 422 for one that is not JSON or nests too deeply to parse (never a RecursionError's 500)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise InvalidInput("the JSON body nests too deeply") from None
+    except ValueError as exc:
+        raise Problem(400, "invalid_input", f"the body is not JSON: {exc}") from None
 
 
 def options_field(raw: Any) -> analysis_pb2.AnalyzeOptions:
@@ -73,6 +93,8 @@ def options_field(raw: Any) -> analysis_pb2.AnalyzeOptions:
     it is not one."""
     try:
         return analyze_options(json.loads(raw) if isinstance(raw, str) and raw.strip() else raw)
+    except RecursionError:
+        raise InvalidInput("options nest too deeply to be ser.v1.AnalyzeOptions") from None
     except (ValueError, ParseError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"options are not ser.v1.AnalyzeOptions JSON: {exc}") from None
 
@@ -105,20 +127,10 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
                   description="Calls, jobs and models over HTTP/JSON; resources are the ser.v1 protobuf messages "
                               "in protobuf's JSON mapping.", lifespan=lifespan)
     problems.install(app, settings.redact)
+    app.add_middleware(RequestGuard, settings=settings, protected=lambda path: path.startswith("/v1"),
+                       body_limit=body_limits(settings))
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
-
-    def require_token(authorization: str | None = Header(None, include_in_schema=False)) -> None:
-        if not settings.gateway_token:
-            return
-        scheme, _, presented = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            raise Problem(401, "unauthenticated", "missing `Authorization: Bearer <token>`",
-                          {"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(presented.strip().encode(), settings.gateway_token.encode()):
-            raise Problem(401, "unauthenticated", "invalid bearer token",
-                          {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+    v1 = APIRouter(prefix="/v1")  # the token is checked before any route, with the body unread (RequestGuard)
 
     @app.get("/", include_in_schema=False)
     def call_page() -> FileResponse:
@@ -147,13 +159,8 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
         return {"status": status, "gateway": gateway.address}
 
     async def receive_upload(request: Request, call_id: str, audio: Path) -> tuple[str, analysis_pb2.AnalyzeOptions]:
-        limit = settings.max_audio_bytes + FORM_SLACK_BYTES
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large(settings.max_audio_bytes)
-        counted = Request(request.scope, limited(request.receive, limit, settings.max_audio_bytes))
-        try:
-            form = await counted.form(max_files=1, max_fields=4)
+        try:  # the body is counted as it arrives (RequestGuard)
+            form = await request.form(max_files=1, max_fields=4)
         except MultiPartException as exc:
             raise Problem(400, "invalid_input", f"malformed multipart body: {exc.message}") from None
         try:
@@ -167,13 +174,7 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
             await form.close()
 
     async def receive_path(request: Request, audio: Path) -> tuple[str, analysis_pb2.AnalyzeOptions]:
-        body = await request.body()
-        if len(body) > MAX_JSON_BYTES:
-            raise Problem(413, "payload_too_large", f"a JSON body is at most {MAX_JSON_BYTES} bytes")
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise Problem(400, "invalid_input", f"the body is not JSON: {exc}") from None
+        data = parse_json(await request.body())  # at most MAX_JSON_BYTES (RequestGuard)
         if not isinstance(data, dict) or not isinstance(data.get("path"), str) or not data["path"]:
             raise InvalidInput('a JSON body is {"path": "<recording under SER_DATA_ROOTS>", "options": {...}}')
         source = paths.read(data["path"])
@@ -220,10 +221,16 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
         path, content_type = calls.audio(call_id)
         return FileResponse(path, media_type=content_type)
 
-    @v1.post("/jobs", tags=["jobs"], status_code=201)
-    def submit_job(body: JobRequest) -> JSONResponse:
-        method, request = body.rpc()
-        return JSONResponse(proto_json(gateway.submit(method, request)), status_code=201)
+    @v1.post("/jobs", tags=["jobs"], status_code=201, openapi_extra=JOB_BODY)
+    async def submit_job(request: Request) -> JSONResponse:
+        """Submit a job; the body is a JobRequest, parsed here so a pathological document is a 422."""
+        try:
+            body = JobRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_url=False, include_input=False)) from None
+        method, rpc_request = body.rpc()
+        reply = await run_in_threadpool(gateway.submit, method, rpc_request)
+        return JSONResponse(proto_json(reply), status_code=201)
 
     @v1.get("/jobs", tags=["jobs"])
     def list_jobs(limit: int = Query(50, ge=1, le=500), page_token: str = "") -> JSONResponse:

@@ -105,7 +105,7 @@ def install(app: FastAPI, redact) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
+        code = {404: "not_found", 413: "payload_too_large"}.get(exc.status_code, f"http_{exc.status_code}")
         return answer(request, Problem(exc.status_code, code, str(exc.detail), dict(exc.headers or {})))
 
     @app.exception_handler(Exception)

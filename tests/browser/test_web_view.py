@@ -172,13 +172,20 @@ def play_and_check(driver, segment: dict[str, Any], start: Callable[[], None], o
     assert hi - 0.3 <= stopped["t"] <= hi + 0.5, (stopped, segment)
 
 
+def open_with_token(browser, url: str) -> None:
+    """The page, with the token in the tab's sessionStorage as the page's prompt keeps it (never in a URL)."""
+    browser.get(f"{url.rstrip('/').rsplit('/', 1)[0] if url.rstrip('/').count('/') > 2 else url.rstrip('/')}/healthz")
+    browser.execute_script("sessionStorage.setItem('ser.token', arguments[0])", TOKEN)
+    browser.get(url)
+    assert "token" not in browser.current_url
+
+
 def test_call_page_draws_the_uploaded_sample_call_as_the_api_returns_it_and_plays_segments(stack, browser, out):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    browser.get(f"{stack.url}/?token={TOKEN}")
-    assert "token" not in browser.current_url  # kept in sessionStorage, not left in the address bar
+    open_with_token(browser, f"{stack.url}/")
     browser.find_element(By.ID, "call-file").send_keys(str(sample_call_path()))
     clicked = time.perf_counter()
     browser.find_element(By.ID, "upload-button").click()
@@ -258,7 +265,7 @@ def test_call_page_shows_the_problem_of_a_bad_upload(stack, browser, out, tmp_pa
     bad.write_text("this is not a recording\n" * 20)
     with stack.api() as api:
         problem = api.post("/v1/calls:analyze", files={"file": (bad.name, bad.read_bytes())}).json()
-    browser.get(f"{stack.url}/?token={TOKEN}")
+    open_with_token(browser, f"{stack.url}/")
     browser.find_element(By.ID, "call-file").send_keys(str(bad))
     browser.find_element(By.ID, "upload-button").click()
     alert = wait_for(lambda: browser.find_element(By.ID, "alert").text, 60, "the error alert")
@@ -290,7 +297,7 @@ def test_jobs_page_follows_a_running_batch_live_and_cancels_a_job(stack, browser
     from selenium.webdriver.common.by import By
 
     job = submit_batch(stack, "batch", BATCH_FILES)
-    browser.get(f"{stack.url}/jobs?token={TOKEN}")
+    open_with_token(browser, f"{stack.url}/jobs")
     seen: list[float] = []
     shot = False
     deadline = time.monotonic() + 300

@@ -1,20 +1,20 @@
 /* Shared by both pages: the bearer token, JSON calls to /v1 with problem-details errors, the alert region.
  *
- * The token comes once as `?token=` on a page URL; it is then kept in sessionStorage (this tab only) and
- * removed from the address bar, so it does not linger in history or get copied with a link. Every /v1
- * request sends it as `Authorization: Bearer`, including the job event streams and the call audio
- * (both are fetched, not given to EventSource / <audio src>, which cannot send headers). */
+ * The token is never in a URL (where access logs, history and Referer headers would keep it): the first /v1
+ * answer of 401 asks for it once, and it is kept in sessionStorage (this tab only). Every /v1 request sends
+ * it as `Authorization: Bearer`, including the job event streams and the call audio (both are fetched, not
+ * given to EventSource / <audio src>, which cannot send headers). */
 "use strict";
 
 const SER = (() => {
   const TOKEN_KEY = "ser.token";
 
-  function takeTokenFromUrl() {
-    const url = new URL(window.location.href);
-    if (!url.searchParams.has("token")) return;
-    sessionStorage.setItem(TOKEN_KEY, url.searchParams.get("token"));
-    url.searchParams.delete("token");
-    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+  /** Ask for the token (after a 401); true when one was given. */
+  function askForToken() {
+    const given = window.prompt("This server needs its API token (SER_GATEWAY_TOKEN):");
+    if (!given || !given.trim()) return false;
+    sessionStorage.setItem(TOKEN_KEY, given.trim());
+    return true;
   }
 
   function token() {
@@ -48,14 +48,19 @@ const SER = (() => {
     return new Problem(body, response.status);
   }
 
-  /** fetch() with the token; a non-2xx answer becomes a Problem. Returns the Response. */
-  async function request(path, init = {}) {
+  /** fetch() with the token; a 401 asks for the token once and tries again (a body that is a stream cannot
+   * be sent twice, so such a request is not retried); a non-2xx answer becomes a Problem. */
+  async function request(path, init = {}, retried = false) {
     let response;
     try {
       response = await fetch(path, { ...init, headers: authHeaders(init.headers || {}) });
     } catch (err) {
       if (err.name === "AbortError") throw err;
       throw new Problem({ title: "Network error", detail: `${path}: ${err.message}` }, 0);
+    }
+    if (response.status === 401 && !retried && !(init.body instanceof ReadableStream)) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      if (askForToken()) return request(path, init, true);
     }
     if (!response.ok) throw await problemOf(response);
     return response;
@@ -98,6 +103,5 @@ const SER = (() => {
     return node;
   }
 
-  takeTokenFromUrl();
   return { token, authHeaders, request, json, Problem, showError, clearError, setStatus, num, seconds, el };
 })();
