@@ -159,9 +159,12 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
             if job.state.finished:
                 return
             last_state, last_sent = job.state, time.monotonic()
-            for _ in self.client.watch(request.id, timeout_s=remaining_s(context)):
+            # heartbeats (empty events, one a second while nothing happens) let a gone client free its thread
+            for event in self.client.watch(request.id, timeout_s=remaining_s(context), heartbeat=True):
                 if not context.is_active():
                     return
+                if not event:
+                    continue
                 job = self.client.get(request.id)
                 if job.state != last_state or job.state.finished or time.monotonic() - last_sent >= interval:
                     yield self._event(job)

@@ -54,8 +54,9 @@ class JobClient:
     def list(self, limit: int = 50, kind: str | None = None) -> list[Job]:
         return self.store.list(limit=limit, kind=kind)
 
-    def watch(self, job_id: str, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
-        return self.store.watch(job_id, timeout_s=timeout_s)
+    def watch(self, job_id: str, timeout_s: float | None = None, *, heartbeat: bool = False
+              ) -> Iterator[dict[str, Any]]:
+        return self.store.watch(job_id, timeout_s=timeout_s, heartbeat=heartbeat)
 
     def cancel(self, job_id: str) -> Job:
         """Cooperative: a running task stops at its next progress step; a queued one is revoked."""

@@ -215,8 +215,11 @@ class JobStore:
         if self.r.get(key) == token:
             self.r.delete(key)
 
-    def watch(self, job_id: str, *, block_ms: int = 1000, timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
-        """Yield events from the start of the job until it finishes (or ``timeout_s`` passes)."""
+    def watch(self, job_id: str, *, block_ms: int = 1000, timeout_s: float | None = None,
+              heartbeat: bool = False) -> Iterator[dict[str, Any]]:
+        """Yield events from the start of the job until it finishes (or ``timeout_s`` passes). ``heartbeat``:
+        also an empty dict after each ``block_ms`` without events, so a server streaming them can check, at
+        least that often, whether its client is still there."""
         self.get(job_id)
         last = "0-0"
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -232,6 +235,8 @@ class JobStore:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 return
+            if heartbeat and not entries:
+                yield {}
 
     def _event(self, job_id: str, data: dict[str, Any]) -> None:
         data = {"time": time.time(), **data}

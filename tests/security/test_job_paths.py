@@ -414,3 +414,31 @@ def test_a_job_never_writes_through_a_link_placed_in_its_output_folder(worker_en
     with pytest.raises(InvalidInput, match="symbolic link"):
         write_call({"timeline": []}, out, out / "calls" / "one.jsonl")
     assert victim.read_text() == "" and list(tmp_path.iterdir()) == [victim]
+
+
+# -- issue 18, finding 2 (part): a watcher that left frees its server thread within seconds -------------
+
+
+def test_a_watch_whose_client_left_frees_its_thread_within_seconds(worker_env):
+    import time
+
+    from services.jobs.app import make_app
+
+    settings = dataclasses.replace(worker_env, gateway_token="", grpc_workers=2)
+    client = JobClient(make_app(settings), JobStore.from_url(settings.redis_url), settings)
+    job = client.store.create("segment_batch", {})
+    client.store.update(job.id, state=JobState.RUNNING, message="never changes")
+    server = serve_gateway(settings, port=0, jobs=client)
+    try:
+        with channel(f"127.0.0.1:{server.port}", settings) as ch:
+            stub = jobs_pb2_grpc.JobsStub(ch)
+            for _ in range(2 * settings.grpc_workers):  # twice the pool: each must be freed for the next
+                call = stub.WatchJob(jobs_pb2.WatchJobRequest(id=job.id), timeout=30)
+                assert next(call).job.id == job.id
+                call.cancel()
+            time.sleep(2.5)
+            started = time.monotonic()
+            assert stub.GetJob(jobs_pb2.GetJobRequest(id=job.id), timeout=5).id == job.id
+            assert time.monotonic() - started < 2.0
+    finally:
+        server.stop(0)
