@@ -62,7 +62,7 @@ EDGE_UNSTABLE_EGEMAPS = (    "mfcc4_sma3_stddevNorm",
 CALL_CONTEXT_S = 0.5
 EDGE_FLOOR_DB = 20.0
 EDGE_PAD_S = 0.05
-ENCODERS = ("none", "whisper-tiny.en")
+ENCODERS = ("none", "whisper-tiny.en", "whisper-tiny.en-mid")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class UtteranceFrontEnd:
         if config.encoder != "none":
             from shared.features.whisper import WhisperEncoder
 
-            self.encoder = WhisperEncoder()
+            self.encoder = WhisperEncoder(config.encoder)
         self.keep = np.asarray([i for i, n in enumerate(self.extractor.names)
                                 if not (config.edge_stable and n in EDGE_UNSTABLE_EGEMAPS)])
         self.cache = cache

@@ -12,6 +12,10 @@ kept as buffers (saved with the weights, so a card cannot lose them), in one of 
 Z-scores are clipped to +-``clip``: one odd segment must not swing a call. The head is a linear
 layer or a one-hidden-layer MLP; the speaker embedding (PCA-projected, as for the Speaker CCT) is
 concatenated when ``speaker_dim > 0``.
+
+``temperature`` divides the logits at inference (eval mode) only: it is fitted after training on
+out-of-fold predictions (``shared.evaluation.calibration``), so training is unchanged and every path
+that runs the model (eval, serving, ONNX) gives the same calibrated posteriors.
 """
 from __future__ import annotations
 
@@ -30,14 +34,17 @@ class UtteranceNet(SerModel):
     uses_speaker = True
 
     def __init__(self, num_classes: int, feature_dim: int = 88, speaker_dim: int = 64, view: str = "both",
-                 shrink: float = 8.0, hidden: int = 128, dropout: float = 0.3, clip: float = 8.0) -> None:
+                 shrink: float = 8.0, hidden: int = 128, dropout: float = 0.3, clip: float = 8.0,
+                 temperature: float = 1.0) -> None:
         super().__init__()
         if view not in VIEWS:
             raise SpecError(f"view must be one of {list(VIEWS)}, got {view!r}")
         if shrink < 0 or feature_dim <= 0 or speaker_dim < 0 or hidden < 0:
             raise SpecError("shrink, feature_dim, speaker_dim and hidden must be non-negative (feature_dim > 0)")
+        if not 0.05 <= temperature <= 20:
+            raise SpecError(f"temperature must lie in [0.05, 20], got {temperature}")
         self.feature_dim, self.speaker_dim, self.view = feature_dim, speaker_dim, view
-        self.shrink, self.clip = float(shrink), float(clip)
+        self.shrink, self.clip, self.temperature = float(shrink), float(clip), float(temperature)
         self.uses_speaker = speaker_dim > 0
         self.register_buffer("pool_n", torch.zeros(()))
         self.register_buffer("pool_mean", torch.zeros(feature_dim))
@@ -89,7 +96,8 @@ class UtteranceNet(SerModel):
         return self.body(torch.cat(parts, dim=1))
 
     def forward(self, x: torch.Tensor, speaker: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classifier(self.embed(x, speaker))
+        logits = self.classifier(self.embed(x, speaker))
+        return logits if self.training else logits / self.temperature
 
     def example_inputs(self, batch: int = 1, **_: object) -> dict[str, torch.Tensor]:
         device = self.pool_mean.device

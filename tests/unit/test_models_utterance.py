@@ -77,3 +77,19 @@ def test_registry_builds_the_family_and_refuses_an_unfitted_model():
     assert not build_model("utterance_mlp_nospeaker", 4).uses_speaker
     with pytest.raises(SpecError):
         UtteranceNet(4, view="sideways")
+
+
+def test_temperature_divides_the_logits_at_inference_only():
+    torch.manual_seed(0)
+    plain, hot = UtteranceNet(4, feature_dim=5, speaker_dim=0), UtteranceNet(4, feature_dim=5, speaker_dim=0, temperature=2.0)
+    hot.load_state_dict(plain.state_dict())
+    x = plain.example_inputs(batch=3)["x"]
+    plain.eval(), hot.eval()
+    torch.testing.assert_close(hot(x), plain(x) / 2.0)
+    plain.train(), hot.train()
+    torch.manual_seed(1)
+    a = plain(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(hot(x), a)  # training sees the raw logits
+    with pytest.raises(SpecError, match="temperature"):
+        UtteranceNet(4, feature_dim=5, temperature=0.0)
