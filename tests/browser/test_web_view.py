@@ -258,6 +258,64 @@ def test_call_page_draws_the_uploaded_sample_call_as_the_api_returns_it_and_play
         By.CSS_SELECTOR, f"rect.seg[data-index='{customer['index']}']").click(), out, "call-page-stored.png")
 
 
+def publish_with_threshold(registry: Path, below: float, name: str = "unsure") -> None:
+    """The running default model again, as ``name``, with ``serving.uncertain_below`` on its card."""
+    from shared.registry.card import ModelCard
+    from shared.registry.store import CARD, ModelRegistry
+
+    version, path = ModelRegistry(registry).resolve("default")
+    staging = registry / f".{name}"
+    shutil.copytree(path, staging / version)
+    card = ModelCard.from_json((staging / version / CARD).read_text(encoding="utf-8"))
+    card = card.replace(name=name, serving={**card.serving, "uncertain_below": below})
+    (staging / version / CARD).write_text(card.to_json(), encoding="utf-8")
+    staging.rename(registry / name)
+
+
+def test_call_page_draws_uncertain_segments_hatched_and_shows_the_talk_time_left_out(stack, browser, out):
+    from selenium.webdriver.common.by import By
+
+    sample = sample_call_path().read_bytes()
+    with stack.api() as api:
+        plain = api.post("/v1/calls:analyze", files={"file": ("call.wav", sample)}).raise_for_status().json()
+        top = sorted({e["emotion"]["top_prob"] for e in plain["timeline"]})
+        below = (top[len(top) // 2 - 1] + top[len(top) // 2]) / 2
+        registry = stack.data.parent / "artifacts" / "registry"
+        publish_with_threshold(registry, below)
+        try:
+            options = {"options": json.dumps({"model": {"name": "unsure"}})}
+            reply = wait_for(lambda: (r := api.post("/v1/calls:analyze", files={"file": ("call.wav", sample)},
+                                                    data=options)).status_code != 404 and r, 60, "the new model")
+            result = reply.raise_for_status().json()
+        finally:
+            shutil.rmtree(registry / "unsure")
+    flags = {int(e["index"]): e["emotion"]["uncertain"] for e in result["timeline"]}
+    assert any(flags.values()) and not all(flags.values())
+
+    open_with_token(browser, f"{stack.url}/?call={result['call_id']}")
+    wait_for(lambda: js(browser, "return document.getElementById('call').dataset.callId") == result["call_id"], 60,
+             "the call with uncertain segments")
+    drawn = js(browser, """return [...document.querySelectorAll('#timeline rect.seg')].map(r => ({
+        index: Number(r.dataset.index), uncertain: r.dataset.uncertain === 'true', fill: r.getAttribute('fill'),
+        hatched: r.classList.contains('uncertain'), title: r.querySelector('title').textContent}));""")
+    assert {d["index"]: d["uncertain"] for d in drawn} == flags
+    for d in drawn:
+        if d["uncertain"]:  # grey hatching, not the label's colour, and the tooltip says why
+            assert d["hatched"] and d["fill"] == "url(#uncertain-hatch)" and "uncertain" in d["title"]
+        else:
+            assert not d["hatched"] and d["fill"].startswith("#") and "uncertain" not in d["title"]
+    assert js(browser, "return document.getElementById('call').dataset.uncertain") == str(sum(flags.values()))
+    note = browser.find_element(By.ID, "uncertain-note")
+    assert note.is_displayed() and f"{100 * below:.0f}%" in note.text and "left out" in note.text
+    legend = js(browser, "return [...document.querySelectorAll('#legend li')].map(li => li.dataset.label)")
+    assert "uncertain" in legend
+    cells = js(browser, "return Object.fromEntries([...document.querySelectorAll('#summary tbody tr')].map(tr => "
+                        "[tr.dataset.participant, Number(tr.querySelector('[data-uncertain-ms]').dataset.uncertainMs)]))")
+    assert cells == {p["participant"]: int(p["uncertain_ms"]) for p in result["participants"]}
+    assert sum(cells.values()) > 0
+    browser.save_screenshot(str(out / "call-page-uncertain.png"))
+
+
 def test_call_page_shows_the_problem_of_a_bad_upload(stack, browser, out, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -3,8 +3,10 @@
  * cursor, the per-participant summary and the negative turns.
  *
  * Stable hooks for tests and tools: every segment is `rect.seg` with data-index, data-participant,
- * data-start-ms, data-end-ms, data-label, data-confidence; the cursor is `#cursor` with data-time-ms;
- * `#call` gets data-call-id and data-segments once drawn. */
+ * data-start-ms, data-end-ms, data-label, data-confidence and data-uncertain ("true" when its top probability
+ * is below the model's uncertain_below: drawn hatched grey, class `uncertain`, left out of the shares); the
+ * cursor is `#cursor` with data-time-ms; `#call` gets data-call-id, data-segments and data-uncertain (the
+ * number of uncertain segments) once drawn. */
 "use strict";
 
 (() => {
@@ -17,6 +19,7 @@
     { stroke: "#6a1b9a", dash: "9 3 2 3" },
   ];
   const { num, el, seconds } = SER;
+  const UNCERTAIN_FILL = "url(#uncertain-hatch)", UNCERTAIN_STROKE = "#4a5360";
 
   const player = document.getElementById("player");
   const svg = document.getElementById("timeline");
@@ -132,6 +135,15 @@
       `${num(result.duration_s).toFixed(1)} s, ${num(result.source_channels)} channel(s) at ${num(result.source_rate_hz)} Hz; ` +
       `model ${model.name}:${model.version}; silence ${seconds(silence.total_ms)}, overlap ${seconds(silence.overlap_ms)}; ` +
       `analysed in ${num(result.processing_s).toFixed(2)} s`;
+    const below = num(result.uncertain_below);
+    const unsure = timeline.filter((e) => e.emotion.uncertain).length;
+    const note = document.getElementById("uncertain-note");
+    note.hidden = !(below > 0);
+    note.textContent = below > 0
+      ? `Uncertain (hatched grey): a segment whose calibrated top probability is below ${(100 * below).toFixed(0)}%, ` +
+        `the model's threshold. ${unsure} of ${timeline.length} segments here; their talk time is shown under ` +
+        `"Uncertain" and left out of the emotion shares, the mean valence and arousal, and the negative turns.`
+      : "";
     drawLegend(result);
     drawTimeline();
     drawSummary(result);
@@ -139,6 +151,7 @@
     const section = document.getElementById("call");
     section.dataset.callId = result.call_id;
     section.dataset.segments = String(timeline.length);
+    section.dataset.uncertain = String(unsure);
     SER.setStatus(`${filename || result.call_id}: ${timeline.length} segments from ${participantsOf(result).length} participant(s)`);
   }
 
@@ -150,11 +163,17 @@
 
   function drawLegend(result) {
     const palette = emotionPalette(labelsOf(result));
-    document.getElementById("legend").replaceChildren(...Object.entries(palette).map(([label, colour]) => {
+    const items = Object.entries(palette).map(([label, colour]) => {
       const li = el("li", { "data-label": label });
       li.append(el("span", { class: "swatch", style: `background:${colour}`, "aria-hidden": "true" }), label);
       return li;
-    }));
+    });
+    if (num(result.uncertain_below) > 0 || (result.timeline || []).some((e) => e.emotion.uncertain)) {
+      const li = el("li", { "data-label": "uncertain" });
+      li.append(el("span", { class: "swatch uncertain", "aria-hidden": "true" }), "uncertain (label?)");
+      items.push(li);
+    }
+    document.getElementById("legend").replaceChildren(...items);
   }
 
   function drawTimeline() {
@@ -173,7 +192,7 @@
     svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
     svg.setAttribute("width", width);
     svg.setAttribute("height", height);
-    svg.replaceChildren();
+    svg.replaceChildren(hatchPattern());
 
     names.forEach((name, lane) => {
       const y = TOP + lane * (LANE + LANE_GAP);
@@ -191,19 +210,37 @@
     moveCursor();
   }
 
+  /** Grey diagonal hatching for uncertain segments: not an emotion colour, readable without colour. */
+  function hatchPattern() {
+    const defs = el("defs", {}, null, SVG);
+    const pattern = el("pattern", { id: "uncertain-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse",
+      patternTransform: "rotate(45)" }, null, SVG);
+    pattern.append(el("rect", { width: 6, height: 6, fill: "#e6e9ed" }, null, SVG),
+      el("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#6b7480", "stroke-width": 2 }, null, SVG));
+    defs.append(pattern);
+    return defs;
+  }
+
   function segmentRect(entry, y, x, palette) {
     const s = entry.segment, e = entry.emotion;
     const start = num(s.start_ms), end = num(s.end_ms), conf = num(e.top_prob);
+    const unsure = Boolean(e.uncertain);
+    const what = unsure
+      ? `uncertain (${e.top_label}? ${(100 * conf).toFixed(0)}%, below the model's ` +
+        `${(100 * num(current.uncertain_below)).toFixed(0)}% threshold; left out of the shares)`
+      : `${e.top_label} ${(100 * conf).toFixed(0)}%`;
     const label = `${entry.participant}, ${(start / 1000).toFixed(2)} to ${(end / 1000).toFixed(2)} s: ` +
-      `${e.top_label} ${(100 * conf).toFixed(0)}%, valence ${num(e.valence).toFixed(2)}. Press Enter to play.`;
+      `${what}, valence ${num(e.valence).toFixed(2)}. Press Enter to play.`;
     const colour = palette[e.top_label] || "#8d8d8d";
     const g = el("g", { role: "listitem" }, null, SVG);
     const rect = el("rect", {
-      class: "seg", x: x(start), y: y + 2, width: Math.max(2, x(end) - x(start)), height: LANE - 4, rx: 3,
-      fill: colour, "fill-opacity": conf.toFixed(3), stroke: colour, "stroke-width": 1,
+      class: unsure ? "seg uncertain" : "seg", x: x(start), y: y + 2, width: Math.max(2, x(end) - x(start)),
+      height: LANE - 4, rx: 3, fill: unsure ? UNCERTAIN_FILL : colour, "fill-opacity": unsure ? 1 : conf.toFixed(3),
+      stroke: unsure ? UNCERTAIN_STROKE : colour, "stroke-width": 1, ...(unsure ? { "stroke-dasharray": "3 2" } : {}),
       tabindex: 0, role: "button", "aria-label": label,
       "data-index": num(entry.index), "data-participant": entry.participant, "data-start-ms": start,
       "data-end-ms": end, "data-label": e.top_label, "data-confidence": conf.toFixed(4),
+      "data-uncertain": String(unsure),
     }, null, SVG);
     rect.append(el("title", {}, label, SVG));
     rect.addEventListener("click", () => playSegment(start, end, rect));
@@ -216,7 +253,8 @@
     g.append(rect);
     if (x(end) - x(start) > 46) {  // the label in text as well as colour, where it fits
       g.append(el("text", { x: x(start) + 4, y: y + LANE / 2 + 4, class: "seg-label", "pointer-events": "none",
-        stroke: "#ffffff", "stroke-width": 3, "paint-order": "stroke", "aria-hidden": "true" }, e.top_label, SVG));
+        stroke: "#ffffff", "stroke-width": 3, "paint-order": "stroke", "aria-hidden": "true" },
+        unsure ? `${e.top_label}?` : e.top_label, SVG));
     }
     return g;
   }
@@ -263,13 +301,16 @@
     names.forEach((name, i) => {
       const style = LINE_STYLES[i % LINE_STYLES.length];
       const points = (result.timeline || []).filter((e) => e.participant === name).map((e) =>
-        [x((num(e.segment.start_ms) + num(e.segment.end_ms)) / 2), y(num(e.emotion.valence))]);
+        [x((num(e.segment.start_ms) + num(e.segment.end_ms)) / 2), y(num(e.emotion.valence)), e.emotion.uncertain]);
       if (!points.length) return;
-      const line = el("polyline", { points: points.map((p) => p.join(",")).join(" "), fill: "none",
+      const line = el("polyline", { points: points.map(([px, py]) => `${px},${py}`).join(" "), fill: "none",
         stroke: style.stroke, "stroke-width": 2, "data-participant": name }, null, SVG);
       if (style.dash) line.setAttribute("stroke-dasharray", style.dash);
       g.append(line);
-      for (const [px, py] of points) g.append(el("circle", { cx: px, cy: py, r: 3, fill: style.stroke }, null, SVG));
+      for (const [px, py, unsure] of points) {  // an uncertain segment's point is hollow: not in the mean
+        g.append(el("circle", { cx: px, cy: py, r: 3, fill: unsure ? "#ffffff" : style.stroke, stroke: style.stroke,
+          ...(unsure ? { class: "uncertain" } : {}) }, null, SVG));
+      }
       // key: participant name with a sample of its line, right of the plot's title
       const kx = LEFT + 8 + i * 150;
       const key = el("line", { x1: kx, x2: kx + 28, y1: top + VAL_H + 16, y2: top + VAL_H + 16, stroke: style.stroke,
@@ -292,9 +333,12 @@
           "aria-hidden": "true" }), ` ${s.label} ${(100 * num(s.share)).toFixed(0)}%`);
       });
       if (!shares.length) sharesCell.textContent = "–";
+      const unsureMs = num(p.uncertain_ms), talkMs = num(p.talk_time_ms);
+      const unsureCell = el("td", { class: "num", "data-uncertain-ms": unsureMs },
+        unsureMs > 0 ? `${seconds(unsureMs)} (${(100 * unsureMs / Math.max(1, talkMs)).toFixed(0)}%)` : "–");
       tr.append(el("th", { scope: "row" }, p.participant), el("td", { class: "num" }, String(num(p.channel))),
         el("td", { class: "num" }, seconds(p.talk_time_ms)), el("td", { class: "num" }, `${(100 * num(p.talk_share)).toFixed(0)}%`),
-        el("td", { class: "num" }, String(num(p.segments))), sharesCell,
+        el("td", { class: "num" }, String(num(p.segments))), unsureCell, sharesCell,
         el("td", { class: "num" }, signed(p.mean_valence)), el("td", { class: "num" }, signed(p.mean_arousal)));
       return tr;
     });
