@@ -192,3 +192,13 @@ def test_a_live_stream_carries_the_flag(stack, threshold):
     assert any(e.emotion.uncertain for e in entries)
     assert [e.emotion.uncertain for e in result.timeline] == [e.emotion.top_prob < threshold for e in result.timeline]
     check_summaries(result)
+
+
+def test_an_onnx_republish_keeps_the_threshold(tmp_path):
+    from shared.registry.onnx_publish import publish_onnx
+
+    publish_tiny(tmp_path, "unsure", serving={"uncertain_below": 0.4})
+    registry = ModelRegistry(tmp_path)
+    ref, _ = publish_onnx(registry, "unsure", "1", as_name="unsure_ort")
+    card = registry.card(ref.name, ref.version)
+    assert card.uncertain_below == 0.4 and card.serving["runtime"] == "onnxruntime"
