@@ -87,6 +87,11 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     grpc_workers: int = 8
+    gateway_max_watches: int = 32
+    gateway_max_uploads: int = 16
+    gateway_max_streams: int = 16
+    stream_idle_s: float = 30.0
+    watch_max_s: float = 900.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None
@@ -148,6 +153,11 @@ class Settings:
             log_level=env.get("SER_LOG_LEVEL", "INFO").upper(),
             log_json=env.get("SER_LOG_JSON", "1") not in ("0", "false", "no"),
             grpc_workers=_int(env, "SER_GRPC_WORKERS", 8),
+            gateway_max_watches=max(1, _int(env, "SER_GATEWAY_MAX_WATCHES", 32)),
+            gateway_max_uploads=max(1, _int(env, "SER_GATEWAY_MAX_UPLOADS", 16)),
+            gateway_max_streams=max(1, _int(env, "SER_GATEWAY_MAX_STREAMS", 16)),
+            stream_idle_s=max(1.0, _float(env, "SER_STREAM_IDLE_S", 30.0)),
+            watch_max_s=max(1.0, _float(env, "SER_WATCH_MAX_S", 900.0)),
             tls_cert=_path(env, "SER_TLS_CERT"),
             tls_key=_path(env, "SER_TLS_KEY"),
             tls_ca=_path(env, "SER_TLS_CA"),
@@ -223,7 +233,19 @@ ENV_DOCS: dict[str, str] = {
     "SER_TORCH_THREADS": "torch/OpenMP threads per process (default 1, so workers do not oversubscribe cores)",
     "SER_LOG_LEVEL": "log level (default INFO)",
     "SER_LOG_JSON": "1 for JSON log lines, 0 for plain text (default 1)",
-    "SER_GRPC_WORKERS": "thread pool size of each gRPC server (default 8)",
+    "SER_GRPC_WORKERS": "threads of each gRPC server for its unary calls and health checks (default 8); the "
+                        "gateway adds one thread per slot of its stream caps below",
+    "SER_GATEWAY_MAX_WATCHES": "WatchJob streams (HTTP event streams included) the gateway holds open at once; more "
+                               "are refused RESOURCE_EXHAUSTED overloaded (default 32)",
+    "SER_GATEWAY_MAX_UPLOADS": "AnalyzeUpload calls (ser analyze, batch jobs, HTTP uploads) the gateway runs at once; "
+                               "more are refused RESOURCE_EXHAUSTED overloaded, unless an upload idle 2 s or more "
+                               "is ended to make room (default 16)",
+    "SER_GATEWAY_MAX_STREAMS": "AnalyzeStream (live) calls the gateway runs at once, as SER_GATEWAY_MAX_UPLOADS "
+                               "(default 16)",
+    "SER_STREAM_IDLE_S": "a gateway request stream (AnalyzeUpload, AnalyzeStream) that sends nothing for this long "
+                         "is ended DEADLINE_EXCEEDED, seconds (default 30)",
+    "SER_WATCH_MAX_S": "longest one WatchJob or HTTP event stream lasts before it ends and the client reconnects, "
+                       "seconds (default 900)",
     "SER_TLS_CERT": "PEM certificate (chain) this process serves TLS with and presents to servers; with SER_TLS_KEY",
     "SER_TLS_KEY": "PEM private key of SER_TLS_CERT; unset (with SER_TLS_CERT) = plaintext gRPC",
     "SER_TLS_CA": "PEM CA bundle: servers require client certificates it signed (mTLS), clients verify servers with it",

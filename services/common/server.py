@@ -3,7 +3,9 @@
 Every server gets: grpc health v1, server reflection, the configured message size limit, a thread
 pool of ``settings.grpc_workers``, the error/access-log interceptor, TLS or mTLS when configured and
 the bearer-token check when its token is set (``services.common.security``), a bound on the large
-requests it works on at once (``services.common.budget``), capped malloc arenas, and a graceful stop.
+requests it works on at once (``services.common.budget``), capped malloc arenas, and a graceful stop. A server
+given ``limits`` (``services.common.limits``: the gateway) caps its streaming RPCs by group and gets one more
+thread per slot, so SER_GRPC_WORKERS threads always remain for its unary calls and health checks.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.budget import InflightBytes, InflightInterceptor
 from services.common.interceptor import RpcInterceptor
+from services.common.limits import RpcLimits
 from services.common.runtime import bound_malloc_arenas
 from services.common.security import auth_interceptors, server_credentials
 from shared.settings import Settings
@@ -78,6 +81,7 @@ def build_server(
     port: int | None = None,
     health_services: Sequence[str],
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    limits: RpcLimits | None = None,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A bound, not yet started server for service ``name``.
 
@@ -86,14 +90,16 @@ def build_server(
     ``""`` service, is reported SERVING, and each is listed by reflection. The token check
     (``auth_interceptors``), the bound on large requests in progress (``services.common.budget``)
     and ``interceptors`` run inside the error/access-log one (so what they refuse is logged with its
-    status).
+    status); ``limits`` runs last, after the token check, and adds ``limits.threads`` to the pool.
     """
     address = settings.address(name)
     bound_malloc_arenas()  # before the RPC threads exist, so they share a few arenas
+    workers = settings.grpc_workers + (limits.threads if limits is not None else 0)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=f"{name}-rpc"),
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{name}-rpc"),
         interceptors=[RpcInterceptor(), *auth_interceptors(name, settings),
-                      InflightInterceptor(InflightBytes(settings.max_inflight_bytes)), *interceptors],
+                      InflightInterceptor(InflightBytes(settings.max_inflight_bytes)), *interceptors,
+                      *([limits] if limits is not None else [])],
         options=server_options(settings),
     )
     register(server)
@@ -151,10 +157,12 @@ def serve_forever(
     health_services: Sequence[str],
     grace: float = 5.0,
     interceptors: Sequence[grpc.ServerInterceptor] = (),
+    limits: RpcLimits | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT, then stop gracefully (what ``ser serve NAME`` runs)."""
     server, bound, health_servicer = build_server(
-        name, settings, register, port=port, health_services=health_services, interceptors=interceptors
+        name, settings, register, port=port, health_services=health_services, interceptors=interceptors,
+        limits=limits,
     )
     stop = threading.Event()
 

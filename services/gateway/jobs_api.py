@@ -152,7 +152,11 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                                          next_page_token=str(offset + size) if more else "")
 
     def WatchJob(self, request: jobs_pb2.WatchJobRequest, context: grpc.ServicerContext) -> Iterator[jobs_pb2.JobEvent]:
+        """The job now, then on every change until it finishes, the client leaves, or SER_WATCH_MAX_S passes
+        (or the client's deadline, if sooner): a stream that ends without a ``final`` event is to be reopened."""
         interval = (request.min_interval_ms or 500) / 1000.0
+        remaining = remaining_s(context)
+        lasts = self.settings.watch_max_s if remaining is None else min(remaining, self.settings.watch_max_s)
         with self._redis(context):
             job = self.client.get(request.id)
             yield self._event(job)
@@ -160,7 +164,7 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
                 return
             last_state, last_sent = job.state, time.monotonic()
             # heartbeats (empty events, one a second while nothing happens) let a gone client free its thread
-            for event in self.client.watch(request.id, timeout_s=remaining_s(context), heartbeat=True):
+            for event in self.client.watch(request.id, timeout_s=lasts, heartbeat=True):
                 if not context.is_active():
                     return
                 if not event:

@@ -254,11 +254,12 @@ def create_app(settings: Settings | None = None, *, gateway_address: str | None 
         return JSONResponse(proto_json(reply))
 
     @v1.get("/jobs/{job_id}/events", tags=["jobs"])
-    async def job_events(job_id: str) -> StreamingResponse:
-        """Server-sent events: `event: job`, data = the Job JSON, on every change; ends after a final state."""
-        request = jobs_pb2.GetJobRequest(id=job_id)  # an unknown job is a 404, not a stream
-        await run_in_threadpool(gateway.jobs.GetJob, request, timeout=30)
-        return StreamingResponse(gateway.job_events(job_id), media_type="text/event-stream",
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        """Server-sent events: `event: job`, data = the Job JSON, on every change; ends after a final state, or
+        without one after SER_WATCH_MAX_S (reconnect). A client that leaves frees the stream within seconds."""
+        get = jobs_pb2.GetJobRequest(id=job_id)  # an unknown job is a 404, not a stream
+        await run_in_threadpool(gateway.jobs.GetJob, get, timeout=30)
+        return StreamingResponse(gateway.job_events(job_id, request.is_disconnected), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @v1.get("/models", tags=["models"])

@@ -1,8 +1,9 @@
 """The HTTP API's one channel to the gateway (its token, TLS and limits, as every client's) and the calls it makes."""
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
@@ -18,7 +19,9 @@ from shared.settings import Settings
 
 ANALYZE_TIMEOUT_S = 3600.0  # as `ser analyze`: an hour-long call on a busy CPU box takes minutes
 RPC_TIMEOUT_S = 30.0
-WATCH_TIMEOUT_S = 24 * 3600.0  # a stream follows one job; the browser reconnects after this
+WATCH_SLACK_S = 5.0  # the gateway ends a watch at SER_WATCH_MAX_S; our deadline comes just after it
+DISCONNECT_POLL_S = 1.0  # how often a silent event stream looks whether its client is still there
+KEEPALIVE_S = 15.0  # an SSE comment this often while the job is silent (proxies keep the connection)
 READY_TIMEOUT_S = 2.0
 
 
@@ -59,21 +62,50 @@ class GatewayClient:
     def submit(self, method: str, request) -> jobs_pb2.Job:
         return getattr(self.jobs, method)(request, timeout=RPC_TIMEOUT_S)
 
-    async def job_events(self, job_id: str) -> AsyncIterator[str]:
+    @property
+    def watch_timeout_s(self) -> float:
+        """The deadline of an event stream's WatchJob: just after the gateway's own end of it (SER_WATCH_MAX_S),
+        so the gateway ends it cleanly and the browser reconnects."""
+        return self.settings.watch_max_s + WATCH_SLACK_S
+
+    async def job_events(self, job_id: str, is_disconnected: Callable[[], Awaitable[bool]] | None = None
+                         ) -> AsyncIterator[str]:
         """Server-sent events: ``event: job`` with the Job JSON on every change (WatchJob), the last one
-        final; a failure of the stream ends it with ``event: error`` and a problem-details body."""
-        call = self._aio_jobs().WatchJob(jobs_pb2.WatchJobRequest(id=job_id), timeout=WATCH_TIMEOUT_S,
+        final; a failure of the stream ends it with ``event: error`` and a problem-details body. While the
+        job is silent, ``is_disconnected`` (the request's) is asked every DISCONNECT_POLL_S: a client that
+        left cancels the WatchJob within about a second, not at the job's next change. The stream ends
+        without a final event after SER_WATCH_MAX_S (the client reconnects)."""
+        call = self._aio_jobs().WatchJob(jobs_pb2.WatchJobRequest(id=job_id), timeout=self.watch_timeout_s,
                                          metadata=bearer_metadata(self.settings.token_for("gateway")))
+        loop = asyncio.get_running_loop()
+        reading: asyncio.Future | None = None
+        last_sent = loop.time()
         try:
-            async for event in call:
+            while True:
+                if reading is None:
+                    reading = asyncio.ensure_future(call.read())
+                done, _ = await asyncio.wait({reading}, timeout=DISCONNECT_POLL_S)
+                if not done:
+                    if is_disconnected is not None and await is_disconnected():
+                        return
+                    if loop.time() - last_sent >= KEEPALIVE_S:
+                        last_sent = loop.time()
+                        yield ": keep-alive\n\n"
+                    continue
+                event, reading = reading.result(), None
+                if event is grpc.aio.EOF:
+                    return
+                last_sent = loop.time()
                 yield f"event: job\nid: {event.at_unix_ms}\ndata: {json.dumps(proto_json(event.job))}\n\n"
                 if event.final:
                     return
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.CANCELLED:
-                return
+            if exc.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return  # the client left, or the stream's time is up: the client reconnects
             problem = from_rpc_error(exc)
             body = {"status": problem.status, "code": problem.code, "detail": problem.detail}
             yield f"event: error\ndata: {json.dumps(body)}\n\n"
         finally:
+            if reading is not None:
+                reading.cancel()
             call.cancel()
