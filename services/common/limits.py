@@ -140,12 +140,20 @@ class _Stream:
             # "evicted": loop to raise it
 
     def close(self) -> None:
+        """The RPC is over: drop what was read ahead, and end the stream for anyone still reading it (the
+        AnalyzeStream pump thread); the reader thread ends when gRPC ends the request iterator. A kept error
+        goes too: its traceback holds the reader's frame, and so this stream and its last message."""
         self._closed.set()
+        self._ended = StopIteration()
         while True:
             try:
                 self._items.get_nowait()
             except queue.Empty:
-                return
+                break
+        try:
+            self._items.put_nowait(("end", None))
+        except queue.Full:  # the reader slipped one in after the drain; the next read still ends on _closed
+            pass
 
 
 class _Slots:
