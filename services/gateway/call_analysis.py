@@ -373,6 +373,10 @@ class CallAnalysisServicer(analysis_pb2_grpc.CallAnalysisServicer):
                 entries.append(entry)
                 yield analysis_pb2.AnalyzeStreamResponse(entry=entry_to_proto(entry), received_ms=message.received_ms,
                                                          latency_ms=1000.0 * (time.perf_counter() - closed_at))
+        except grpc.RpcError:
+            if pump_error:  # the client's stream failed first (idle, malformed): that, not what it caused downstream
+                raise pump_error[0] from None
+            raise
         finally:
             predictions.put(None)
             answers.cancel()

@@ -6,7 +6,7 @@ uploads were enough to make /readyz 503 and `ser analyze` time out.
 The stack is in-process on loopback (preprocess, speaker, inference with the tiny model, gateway, the HTTP API on
 uvicorn) with the default caps: 32 event streams and 16 uploads are admitted, the rest refused at once
 (RESOURCE_EXHAUSTED overloaded; 429 in the event stream); `ser analyze` ends the idlest upload to get a slot; the
-idle uploads end DEADLINE_EXCEEDED after SER_STREAM_IDLE_S (8 s here) and every slot comes back. Bounded: about
+idle uploads (and an idle live stream) end DEADLINE_EXCEEDED after SER_STREAM_IDLE_S (8 s here). Bounded: about
 30 s of wall time, every wait has a timeout.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import grpc
 import httpx
 import pytest
 import uvicorn
-from ser.v1 import analysis_pb2, analysis_pb2_grpc
+from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
 
 from services.cli.analyze import analyze_file
 from services.cli.local_stack import local_stack
@@ -98,6 +98,13 @@ def idle_upload(release: threading.Event, config: bool) -> Iterator[analysis_pb2
     release.wait(60)
 
 
+def idle_live_stream(release: threading.Event) -> Iterator[analysis_pb2.AnalyzeStreamRequest]:
+    """A live stream that sends its config and then no audio (read by the gateway's pump thread)."""
+    fmt = common_pb2.PcmFormat(sample_rate_hz=16000, channels=2, encoding=common_pb2.PCM_ENCODING_S16LE)
+    yield analysis_pb2.AnalyzeStreamRequest(config=analysis_pb2.AnalyzeStreamConfig(format=fmt, call_id="idle"))
+    release.wait(60)
+
+
 def test_fifty_event_streams_and_twenty_idle_uploads_leave_the_gateway_answering(stack):
     served, base_url = stack
     store = JobStore.from_url(served.redis_url)
@@ -117,6 +124,7 @@ def test_fifty_event_streams_and_twenty_idle_uploads_leave_the_gateway_answering
             stub = analysis_pb2_grpc.CallAnalysisStub(ch)
             uploads = [stub.AnalyzeUpload.future(idle_upload(release, config=i % 2 == 0), timeout=60)
                        for i in range(IDLE_UPLOADS)]
+            live = stub.AnalyzeStream(idle_live_stream(release), timeout=60)
             opened = time.monotonic()
             deadline = opened + 10
             while sum(u.done() for u in uploads) < IDLE_UPLOADS - served.gateway_max_uploads and \
@@ -145,6 +153,10 @@ def test_fifty_event_streams_and_twenty_idle_uploads_leave_the_gateway_answering
             assert reply.status_code == 200, reply.text
 
             ended = [u.exception(timeout=IDLE_S + 10) for u in uploads]
+            with pytest.raises(grpc.RpcError) as live_ended:
+                list(live)
+            assert live_ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, live_ended.value
+            assert "SER_STREAM_IDLE_S" in live_ended.value.details()
             took_idle = time.monotonic() - opened
             codes = Counter(e.code().name for e in ended)
             assert set(codes) == {"RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"}, codes
