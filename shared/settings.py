@@ -30,7 +30,8 @@ SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|PRIVATE|API_
 _REDACTED_SHAPES = (
     (re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*)=[^\s\x00'\",;]+"), r"\1=***"),
     (re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@"), r"\1***@"),
-    (re.compile(r"(?i)(bearer\s+)[^\s'\",;]+"), r"\1***"),
+    # a credential is 8+ token characters (RFC 6750 b64token): "missing bearer token: ..." is prose, not a secret
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]{8,}=*"), r"\1***"),
     (re.compile(r"(?i)([?&](?:token|access_token|api_key|key|password|secret)=)[^&#\s'\"]+"), r"\1***"),
 )
 _MIN_ENV_SECRET = 8  # a shorter secret-named value ("true", "/tmp") is a flag or a path, and would mask ordinary words
