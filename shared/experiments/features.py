@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -65,7 +65,10 @@ def balance(manifest: Manifest, clips: list[np.ndarray], mode: str, seed: int,
 
 def augmented_copies(manifest: Manifest, clips: list[np.ndarray], copies: int, seed: int,
                      augment: AugmentConfig) -> tuple[Manifest, list[np.ndarray]]:
-    """The originals plus ``copies`` seeded augmented versions of each (same labels and speakers)."""
+    """The originals plus ``copies`` seeded augmented versions of each, with the same labels. Copy k of speaker
+    s is speaker ``s+augk``: an augmented channel (a telephone line) is another call channel, and its group
+    statistics are its own, as a call's are (mixing both channels in one group would inflate the variance
+    the model standardises with)."""
     if copies <= 0:
         return manifest, clips
     items, out = list(manifest), list(clips)
@@ -73,7 +76,7 @@ def augmented_copies(manifest: Manifest, clips: list[np.ndarray], copies: int, s
         for index, (item, clip) in enumerate(zip(manifest, clips, strict=True)):
             rng_seed = augmentation_seed(seed, index, 1000 + copy)  # apart from the oversampling copies' seeds
             out.append(Augmenter(augment, seed=rng_seed).waveform(clip).astype(np.float32))
-            items.append(item)
+            items.append(replace(item, speaker=f"{item.speaker}+aug{copy}"))
     return manifest.with_items(items), out
 
 

@@ -420,6 +420,7 @@ class ExperimentRun:
             train_seconds=float(report.metadata.get("seconds", 0.0)),
             licence=corpus_licence(report.folds[-1].split["train"]["per_corpus"]),
             notes=spec.description,
+            serving=spec.publish.serving.model_dump(exclude_defaults=True),
         )
         ref = self.registry.publish(self.model, card, name=spec.publish.name, artifacts=artifacts,
                                     alias=spec.publish.promote)

@@ -108,9 +108,18 @@ class BovwSection(_Spec):
     max_images: int = Field(2000, ge=10, description="training images sampled to fit the vocabulary")
 
 
+class ServingSection(_Spec):
+    """How the published model is served (the card's ``serving``). ``uncertain_below``: a segment whose
+    calibrated top probability is below it is marked uncertain (chosen out of fold by
+    tests/bench/bench_callers.py; 0 marks none)."""
+
+    uncertain_below: float = Field(0.0, ge=0.0, lt=1.0)
+
+
 class PublishSection(_Spec):
     name: str
     promote: str | None = "default"
+    serving: ServingSection = Field(default_factory=ServingSection)
 
 
 class ExperimentSpec(_Spec):

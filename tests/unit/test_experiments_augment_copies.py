@@ -26,6 +26,8 @@ def test_copies_are_seeded_labelled_and_telephone_band_limited():
     manifest, out = augmented_copies(_manifest(3), clips, 1, seed=7, augment=config)
     assert len(manifest) == len(out) == 6 and [i.label for i in manifest] == ["angry"] * 6
     assert out[0] is clips[0]
+    # a copy is its own group (another call channel): its statistics never mix with the clean clips'
+    assert [i.speaker for i in manifest] == ["s0", "s1", "s0", "s0+aug1", "s1+aug1", "s0+aug1"]
     original, phone = out[0], out[3]
     assert _band_energy(phone, 4500, 8000) < 0.01 * _band_energy(original, 4500, 8000)
     _, again = augmented_copies(_manifest(3), clips, 1, seed=7, augment=config)
