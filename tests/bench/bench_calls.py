@@ -1,44 +1,37 @@
-"""Calls: does the call path give the same emotions as the experiment path?
+"""Calls from held-out corpora through the running stack: what a contact centre would see.
 
-    SER_CORPORA=../shared/corpora .venv/bin/python tests/bench/bench_calls.py [--held-out savee urdu [turevdb]]
+    SER_CORPORA=../shared/corpora .venv/bin/python tests/bench/bench_calls.py [--held-out ...] [--regimes ...]
+        [--anchor] [--eval-path] [--retrain] [--recipe RECIPE.yaml]
 
-For each held-out corpus C (default SAVEE and URDU; URDU's speakers mostly hold one emotion):
+For each held-out corpus C of a leave-one-corpus-out fold (default: all five):
 
-1. **Model.** ``shared/recipes/features/loco_utterance.yaml`` (the shipped utterance feature model's
-   recipe) with its protocol replaced by ``cross_corpus`` (train on the other four corpora, test on C)
-   and ``publish: {name: loco-C, promote: default}``, run in-process by the project's runner into a
-   bench registry (``WORK/registry``), reading the shared feature cache
-   (``$SER_ARTIFACTS_DIR/cache``). Skipped when the registry already holds ``loco-C`` (``--retrain``).
-2. **Calls.** 12 stereo calls per corpus, each with two different speakers of C (agent on channel 0,
-   customer on channel 1) and 8 alternating turns (4 each) separated by seeded 0.5-1.2 s gaps; each
-   turn is one whole corpus file (exact samples), the other channel is silent (-70 dBFS noise outside
-   a channel's own turns). Customers of calls 0-5 are chosen to hold one emotion throughout (angry,
-   sad, happy, neutral, angry, sad); the single-emotion subset below is taken from the truth (every
-   customer whose 4 turns share one label, planned or not). Each utterance is used once per corpus.
-   Written as 16 kHz PCM_16 WAV (clean) and as an 8 kHz G.711 mu-law WAV (telephone): each channel
-   resampled to 8 kHz and band-limited to 300-3400 Hz exactly as ``shared.features.augment.telephone``
-   does (soxr HQ, 4th-order Butterworth, zero-phase), then mu-law coded by libsndfile (real G.711,
-   where ``augment.telephone`` uses a continuous mu-law curve). The truth (call, channel, start/end
-   ms, label, speaker, source file) goes to ``WORK/calls/<corpus>/truth.csv``.
-3. **Call path.** ``ser up`` as a subprocess (its own ``SER_ARTIFACTS_DIR`` = WORK, free ports,
-   ``SER_REDIS_URL`` on its own Redis database so its worker takes no one else's jobs, models
-   preloaded), every call uploaded through the gateway with the CLI's own client
+1. **Model.** ``--recipe`` (default: the shipped default's, ``shared/recipes/default/default_model.yaml``)
+   with its protocol replaced by ``cross_corpus`` (train on the other four corpora, test on C) and
+   ``publish: {name: loco-C, promote: default}``, run in-process by the project's runner into a bench
+   registry (``WORK/registry``), reading the shared feature cache (``$SER_ARTIFACTS_DIR/cache``).
+   Skipped when the registry already holds ``loco-C`` (``--retrain``).
+2. **Calls**, in three regimes (``REGIMES``): *balanced*, 12 calls of 4 turns a side; *skewed*, 8 calls of
+   10 turns a side, 75 % of each side one emotion (a caller who holds one state); *long*, 3 calls of 30
+   turns a side. Two different speakers of C per call (agent on channel 0, customer on channel 1),
+   alternating turns separated by seeded 0.5-1.2 s gaps; each turn is one whole corpus file (exact
+   samples), the other channel is silent (-70 dBFS noise outside a channel's own turns); each file is
+   used once per regime. A corpus whose speakers have too few files for a regime is reported, not
+   padded. Written as 16 kHz PCM_16 WAV (clean) and as an 8 kHz G.711 mu-law WAV (telephone): each
+   channel resampled to 8 kHz and band-limited to 300-3400 Hz (soxr HQ, 4th-order Butterworth,
+   zero-phase), then mu-law coded by libsndfile. The truth goes to ``WORK/calls/<corpus>/<regime>/truth.csv``.
+3. **Call path.** ``ser up`` as a subprocess (its own ``SER_ARTIFACTS_DIR`` = WORK, free ports, its own
+   Redis database, models preloaded), every call uploaded through the gateway with the CLI's own client
    (``services.cli.analyze.analyze_file``: AnalyzeUpload, streamed from disk) naming ``loco-C:VERSION``,
    then ``ser down``. An utterance's posterior is the duration-weighted mean of the posteriors of the
-   timeline segments on its channel that overlap it (weight = overlap); one that no segment overlaps
-   is a miss and counts as wrong.
-4. **Eval path** on exactly the same utterances: ``ser eval`` semantics (``ExperimentRun`` with
-   ``evaluate_only=True`` and ``evaluate_model: loco-C:VERSION``; inputs, label map and normalisation
-   from the model card, protocol ``test_only``) over a CSV manifest of exactly those utterances
-   (``shared.corpora.csv_manifest``). Clean: the original corpus files. Telephone: the utterance's
-   span of the telephone call (CSV start/duration/channel), i.e. the samples the call path received.
-   Two groupings for the
-   per-speaker statistics: ``speaker`` (the corpus speaker, over that speaker's utterances in all of
-   C's calls: what ``ser eval`` does with the speakers a manifest names) and ``participant`` (one call's
-   channel, which is all a call can know and what the call path uses).
+   timeline segments on its channel that overlap it; one that no segment overlaps is a miss and counts
+   as wrong. Scored per utterance: UAR, per-class recall, ECE (15 bins).
+4. ``--anchor``: the logistic-regression anchor (eGeMAPS 88 + GE2E, C=0.01, z-scored per call channel)
+   trained on the same four corpora and scored on exactly the same utterance spans.
+5. ``--eval-path``: ``ser eval`` of the same model on the same utterances, grouped by corpus speaker and
+   by call channel (the parity check of the earlier version of this benchmark).
 
-Results: tests/bench/results/calls.json and calls.md. Corpus audio and calls stay under WORK
-(default artifacts/bench-calls, git-ignored); nothing derived from the corpora is committed.
+Results: tests/bench/results/<--out>.json and .md. Corpus audio and calls stay under WORK (default
+artifacts/bench-calls, git-ignored); nothing derived from the corpora is committed.
 """
 from __future__ import annotations
 
@@ -65,16 +58,34 @@ from tests.helpers import free_port  # noqa: E402
 
 CORPORA = {"ravdess": "RAVDESS", "tess": "TESS", "savee": "SAVEE", "urdu": "URDU", "turevdb": "TurEV-DB"}
 LANGUAGES = {"ravdess": "en", "tess": "en", "savee": "en", "urdu": "ur", "turevdb": "tr"}
-RECIPE = REPO / "shared" / "recipes" / "features" / "loco_utterance.yaml"
+RECIPE = REPO / "shared" / "recipes" / "default" / "default_model.yaml"
 RESULTS = REPO / "tests" / "bench" / "results"
 MACHINE = "2-core x86_64 VM, 24 GiB, no GPU, shared with other work while measuring"
 RATE, PHONE_RATE = 16000, 8000
-CALLS, TURNS, SINGLE = 12, 8, 6
 GAP_S = (0.5, 1.2)
 NOISE_RMS = 10 ** (-70 / 20)
 ROLES = ("agent", "customer")
 CONDITIONS = ("clean", "telephone")
 GROUPINGS = ("speaker", "participant")
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A set of calls: ``calls`` calls of ``per_side`` turns a side; ``dominant``: the share of turns of a
+    side that carry that side's one dominant emotion (a caller who holds one state), None: interleaved."""
+
+    name: str
+    calls: int
+    per_side: int
+    dominant: float | None = None
+
+
+REGIMES = {"balanced": Regime("balanced", 12, 4), "skewed": Regime("skewed", 8, 10, 0.75),
+           "long": Regime("long", 3, 30)}
+
+
+class PlanError(Exception):
+    """The corpus has too few unused files of one speaker for the next call."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +105,8 @@ class Utterance:
 
 
 # ---------------------------------------------------------------------------------------------- model
-def train_model(held_out: str, registry_root: Path, cache: Path, out_root: Path, retrain: bool) -> dict[str, Any]:
+def train_model(held_out: str, registry_root: Path, cache: Path, out_root: Path, retrain: bool, recipe: Path = RECIPE
+                ) -> dict[str, Any]:
     """loco-<held_out>: the recipe trained on the other corpora through the runner, published as default."""
     from shared.errors import NotFound
     from shared.experiments.runner import run_experiment
@@ -114,7 +126,7 @@ def train_model(held_out: str, registry_root: Path, cache: Path, out_root: Path,
     train = [c for c in CORPORA if c != held_out]
     # The recipe's protocol (leave_one_corpus_out, params rotate_validation) is replaced, not merged:
     # load_spec's deep merge would keep rotate_validation, which cross_corpus does not take.
-    data = load_spec(RECIPE).model_dump(mode="json")
+    data = load_spec(recipe).model_dump(mode="json")
     data["protocol"] = {"kind": "cross_corpus", "params": {"train": train, "test": [held_out]}}
     spec = load_spec(data, {"name": f"{data['name']}-{held_out}", "publish": {"name": name, "promote": "default"}})
     out_dir = out_root / name
@@ -142,12 +154,14 @@ def corpus_items(held_out: str, corpora_root: Path, label_map: str) -> list[Any]
     return sorted(mapped, key=lambda i: str(i.path))
 
 
-def plan_calls(items: list[Any], classes: list[str], seed: int) -> list[list[tuple[int, Any]]]:
-    """Per call, its turns in order as (channel, corpus item): agent and customer alternate, 4 turns each.
+def plan_calls(items: list[Any], classes: list[str], seed: int, regime: Regime) -> list[list[tuple[int, Any]]]:
+    """Per call, its turns in order as (channel, corpus item): agent and customer alternate.
 
     Speakers are picked greedily: the one that can give most of the wanted labels from its unused
-    files (labels used less so far weigh more), then the one used least so far, then at random; calls 0..SINGLE-1 need a customer with 4 unused
-    files of one label. Every file is used at most once."""
+    files (labels used less so far weigh more), then the one used least so far, then at random. In a
+    skewed regime each side holds its own dominant emotion (rotating over the classes) for
+    ``regime.dominant`` of its turns and the rest are the least-used other labels, in seeded order.
+    Every file is used at most once; the plan stops early (at least one call) when the corpus runs out."""
     rng = np.random.default_rng(seed)
     pool: dict[str, dict[str, list[Any]]] = {}
     for item in items:
@@ -157,20 +171,20 @@ def plan_calls(items: list[Any], classes: list[str], seed: int) -> list[list[tup
             by_label[label] = [files[k] for k in rng.permutation(len(files))]
     used: Counter[str] = Counter()
     counts: Counter[str] = Counter()
-    per_role = TURNS // 2
-    single_labels = ["angry", "sad", "happy", "neutral"]
-    single_labels = [c for c in single_labels if c in classes] + [c for c in classes if c not in single_labels]
+    per_role = regime.per_side
+    order = ["angry", "sad", "happy", "neutral"]
+    order = [c for c in order if c in classes] + [c for c in classes if c not in order]
 
     def left(speaker: str, label: str | None = None) -> int:
         by_label = pool[speaker]
         return len(by_label.get(label, [])) if label else sum(len(v) for v in by_label.values())
 
-    def pick(want: list[str], exclude: set[str], strict: bool) -> str:
+    def pick(want: list[str], exclude: set[str], dominant: str | None) -> str:
         candidates = [s for s in sorted(pool) if s not in exclude and left(s) >= per_role]
-        if strict:
-            candidates = [s for s in candidates if left(s, want[0]) >= per_role]
+        if dominant:
+            candidates = [s for s in candidates if left(s, dominant) >= want.count(dominant)]
         if not candidates:
-            raise SystemExit(f"the corpus has too few unused files for call {len(plans)} ({want}, strict={strict})")
+            raise PlanError(f"too few unused files for call {len(plans)} ({Counter(want)})")
         noise = {s: float(rng.random()) for s in candidates}
 
         def coverage(s: str) -> float:  # wanted files it can give, the rarer labels so far counting more
@@ -188,23 +202,34 @@ def plan_calls(items: list[Any], classes: list[str], seed: int) -> list[list[tup
             label = max(by_label, key=lambda k: (len(by_label[k]), k))
             out.append(by_label[label].pop())
         used[speaker] += 1
-        return out
+        return [out[k] for k in rng.permutation(len(out))]
 
-    def mixed() -> list[str]:
+    def mixed(n: int, leave_out: str | None = None) -> list[str]:
         """The labels used least so far (ties at random), so a corpus whose speakers hold one emotion each
         still gets every class."""
-        order = sorted(classes, key=lambda c: (counts[c], float(rng.random())))
-        return [str(c) for c in rng.permutation(np.resize(np.asarray(order), per_role))]
+        labels = sorted((c for c in classes if c != leave_out), key=lambda c: (counts[c], float(rng.random())))
+        return [str(c) for c in np.resize(np.asarray(labels), n)] if n else []
+
+    def want_of(dominant: str | None) -> list[str]:
+        if dominant is None:
+            return mixed(per_role)
+        n = int(round(per_role * (regime.dominant or 0)))
+        return [dominant] * n + mixed(per_role - n, dominant)
 
     plans: list[list[tuple[int, Any]]] = []
-    for k in range(CALLS):
-        single = k < SINGLE
-        customer_want = [single_labels[k % len(single_labels)]] * per_role if single else mixed()
-        customer = pick(customer_want, set(), single)
-        customer_items = take(customer, customer_want)
-        counts.update(str(i.label) for i in customer_items)
-        agent_want = mixed()
-        agent = pick(agent_want, {customer}, False)
+    for k in range(regime.calls):
+        dominants = ((order[k % len(order)], order[(k + 1) % len(order)]) if regime.dominant else (None, None))
+        try:
+            customer_want = want_of(dominants[0])
+            customer = pick(customer_want, set(), dominants[0])
+            customer_items = take(customer, customer_want)
+            counts.update(str(i.label) for i in customer_items)
+            agent_want = want_of(dominants[1])
+            agent = pick(agent_want, {customer}, dominants[1])
+        except PlanError:
+            if not plans:
+                raise
+            break
         agent_items = take(agent, agent_want)
         counts.update(str(i.label) for i in agent_items)
         turns = []
@@ -225,7 +250,7 @@ def band_limit(x: np.ndarray, rate: int) -> np.ndarray:
     return np.clip(sosfiltfilt(sos, narrow), -1.0, 1.0)
 
 
-def build_calls(held_out: str, items: list[Any], classes: list[str], out_dir: Path, seed: int
+def build_calls(held_out: str, items: list[Any], classes: list[str], out_dir: Path, seed: int, regime: Regime
                 ) -> tuple[list[dict[str, Any]], list[Utterance]]:
     """Write every call (clean and telephone) and return (calls, truth)."""
     import soundfile as sf
@@ -237,8 +262,8 @@ def build_calls(held_out: str, items: list[Any], classes: list[str], out_dir: Pa
     store = AudioStore()
     rng = np.random.default_rng(seed + 1)
     calls, truth = [], []
-    for k, turns in enumerate(plan_calls(items, classes, seed)):
-        call_id = f"{held_out}-call{k:02d}"
+    for k, turns in enumerate(plan_calls(items, classes, seed, regime)):
+        call_id = f"{held_out}-{regime.name}{k:02d}"
         placed: list[tuple[int, int, np.ndarray, Any]] = []
         t_ms = last_end = int(round(1000 * rng.uniform(*GAP_S)))
         for channel, item in turns:
@@ -434,54 +459,199 @@ def compare(utterances: list[Utterance], call_p: dict, segments: dict, eval_p: d
     return row
 
 
+def call_scores(utterances: list[Utterance], posteriors: dict, classes: list[str]) -> dict[str, Any]:
+    """Per-utterance UAR, per-class recall and ECE (15 bins) of one path's posteriors; a miss (None) is wrong."""
+    from shared.evaluation.calibration import expected_calibration_error
+
+    keys = [(u.call, u.channel, u.start_ms) for u in utterances]
+    truth = [u.label for u in utterances]
+    pred = [None if posteriors[k] is None else classes[int(np.argmax(posteriors[k]))] for k in keys]
+    recall = {c: round(100 * sum(p == c for p, t in zip(pred, truth, strict=True) if t == c) / n, 1)
+              for c in classes if (n := truth.count(c))}
+    scored = [n for n, k in enumerate(keys) if posteriors[k] is not None]
+    ece = (expected_calibration_error(np.stack([posteriors[keys[n]] for n in scored]),
+                                      np.asarray([classes.index(truth[n]) for n in scored])) if scored else float("nan"))
+    return {"utterances": len(keys), "misses": len(keys) - len(scored), "uar": round(100 * uar(truth, pred, classes), 1),
+            "recall": recall, "ece": round(float(ece), 3)}
+
+
+# ---------------------------------------------------------------------------------------------- anchor
+def anchor_model(held_out: str, corpora_root: Path, cache: Path, label_map: str, classes: list[str]) -> Any:
+    """The simple anchor (tests/bench/bench_callers.py): LR on eGeMAPS (88) + GE2E, per-speaker z, trained
+    on the other four corpora from the shared feature cache."""
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from bench_callers import train_anchor
+
+    from shared.corpora.items import Manifest
+    from shared.corpora.labels import get_label_map
+    from shared.corpora.registry import load_corpus
+
+    loaded = Manifest.concat([load_corpus(c, corpora_root / folder) for c, folder in CORPORA.items() if c != held_out])
+    items = list(get_label_map(label_map).apply(loaded)[0])
+    x, e = anchor_features(items, cache)
+    labels = np.asarray([classes.index(str(i.label)) for i in items])
+    speakers = np.asarray([i.speaker_key for i in items], dtype=object)
+    return train_anchor({"clean": x}, {"clean": e}, labels, speakers, np.arange(len(items)), classes)
+
+
+def anchor_features(items: list[Any], cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """eGeMAPS (88, call-like trim) and raw GE2E (256) of each item, through the runner's feature cache."""
+    from shared.experiments.data import AudioStore
+    from shared.experiments.features import SpeakerSide
+    from shared.features.cache import FeatureCache
+    from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd
+    from shared.speaker.encoder import Ge2eEncoder
+
+    store, features = AudioStore(), FeatureCache(cache / "utterance")
+    front = UtteranceFrontEnd(UtteranceConfig(), features)
+    side = SpeakerSide(Ge2eEncoder(device="cpu"), 64, cache=features, encoder_name="ge2e")
+    xs, es = [], []
+    for start in range(0, len(items), 64):
+        clips = [store.get(i) for i in items[start : start + 64]]
+        xs.append(front(clips))
+        es.append(side.embed(clips))
+    return np.concatenate(xs), np.concatenate(es)
+
+
+def anchor_posteriors(predict: Any, manifest: Path, truth: list[Utterance], condition: str, calls: list[dict[str, Any]],
+                      cache: Path) -> dict:
+    """The anchor on exactly the call's utterances (the manifest's spans), grouped by call channel."""
+    from shared.corpora.registry import load_corpus
+
+    items = list(load_corpus("csv", manifest))
+    x, e = anchor_features(items, cache)
+    probs = predict(x, e, np.asarray([u.participant for u in truth], dtype=object))
+    by_key = {(str(i.path), i.channel, round(1000 * i.start_s)): p for i, p in zip(items, probs, strict=True)}
+    return {(u.call, u.channel, u.start_ms): by_key[eval_key(u, condition, calls)] for u in truth}
+
+
 # ---------------------------------------------------------------------------------------------- report
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["# Calls: call path vs eval", "", f"Command: `{result['command']}`", "",
+    lines = ["# Calls from held-out corpora through the running stack", "", f"Command: `{result['command']}`", "",
              f"Machine: {result['machine']}. {result['design']}", "",
-             "| held-out corpus | condition | scored | misses | split | call-path UAR | eval UAR (speaker) | diff | "
-             "eval UAR (participant) | diff | agreement | mean max abs dp | analysis wall s | RTF |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for corpus in result["corpora"]:
-        for condition in CONDITIONS:
-            c = corpus["conditions"][condition]
-            for subset, label in (("all", condition), ("single_emotion_customers", f"{condition}, single-emotion "
-                                                                                     "customers")):
-                r = c[subset]
-                timing = (f"{c['wall_s']:.1f} | {c['rtf']:.3f}" if subset == "all" else " | ")
-                lines.append(
-                    f"| {corpus['corpus']} (`{corpus['model']['name']}:{corpus['model']['version']}`) | {label} | "
-                    f"{r['scored']}/{r['utterances']} | {r['misses']} | {r['split_over_segments']} | "
-                    f"{100 * r['call_uar']:.1f}% | {100 * r['eval_uar_speaker']:.1f}% | {r['diff_points']:+.1f} | "
-                    f"{100 * r['eval_uar_participant']:.1f}% | {r['diff_points_participant']:+.1f} | "
-                    f"{100 * r['top_label_agreement_participant']:.0f}% | "
-                    f"{r['mean_max_abs_posterior_diff_participant']:.3f} | {timing} |")
-    lines += ["", "diff = call-path UAR minus eval UAR, in points. scored = utterances at least one segment overlaps, of "
-              "all; misses (no segment overlaps them) count as wrong; split = utterances scored from more than one "
-              "segment. agreement and mean max abs dp: per scored utterance, call path vs eval with participant "
-              "grouping, same top label / the largest absolute difference of a class posterior. Wall time: "
-              "client-side, all calls of the condition, one at a time; RTF = wall time / audio duration.", ""]
-    for corpus in result["corpora"]:
-        m = corpus["model"]
-        extra = (f"; UAR on all of {corpus['corpus']} under the runner: {100 * m['heldout_uar_all_clips']:.1f}%"
-                 if "heldout_uar_all_clips" in m else "")
-        lines.append(f"- {corpus['corpus']}: {corpus['calls']} calls, {corpus['audio_s']:.0f} s of audio per condition, "
-                     f"{corpus['single_emotion_customers']} single-emotion customers ({corpus['customer_labels']}); "
-                     f"eval path {corpus['eval_seconds']} s in total{extra}.")
-    lines += ["", f"Stack start (`ser up`, 5 services + worker, models preloaded): {result['stack_up_s']:.0f} s."]
+             "| held-out corpus | regime | condition | utterances | misses | model UAR | per-class recall | ECE "
+             "| anchor UAR | anchor recall | RTF |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        m, a = row["model"], row.get("anchor")
+        recall = " ".join(f"{c[:3]} {v:.0f}" for c, v in m["recall"].items())
+        anchor = (f"{a['uar']:.1f} | " + " ".join(f"{c[:3]} {v:.0f}" for c, v in a["recall"].items())) if a else "- | -"
+        lines.append(f"| {row['corpus']} | {row['regime']} | {row['condition']} | {m['utterances']} | {m['misses']} | "
+                     f"{m['uar']:.1f} | {recall} | {m['ece']:.3f} | {anchor} | {row['rtf']:.3f} |")
+    lines += ["", "## Means over the held-out corpora", "", "| regime | condition | corpora | model UAR | worst class recall "
+              "| ECE | anchor UAR |", "|---|---|---|---|---|---|---|"]
+    for mean in result["means"]:
+        lines.append(f"| {mean['regime']} | {mean['condition']} | {mean['corpora']} | {mean['uar']:.1f} | "
+                     f"{mean['worst_recall']:.1f} | {mean['ece']:.3f} | {mean['anchor_uar']} |")
+    if result.get("parity"):
+        lines += ["", "## Call path vs eval (same utterances)", "", "| held-out | regime | condition | call UAR | eval "
+                  "(speaker) | eval (participant) | agreement |", "|---|---|---|---|---|---|---|"]
+        for p in result["parity"]:
+            lines.append(f"| {p['corpus']} | {p['regime']} | {p['condition']} | {100 * p['call_uar']:.1f} | "
+                         f"{100 * p['eval_uar_speaker']:.1f} | {100 * p['eval_uar_participant']:.1f} | "
+                         f"{100 * p['top_label_agreement_participant']:.0f}% |")
+    if result.get("skipped"):
+        lines += ["", "Not planned: " + "; ".join(result["skipped"])]
+    lines += ["", f"Stack start (`ser up`, models preloaded): {result['stack_up_s']:.0f} s. A miss (no segment overlaps "
+              "the utterance) counts as wrong. RTF = client wall time / audio duration, one call at a time."]
     return "\n".join(lines) + "\n"
+
+
+def plan(args: argparse.Namespace, registry_root: Path, cache: Path, work: Path) -> tuple[dict, list[str]]:
+    """Train (or reuse) each fold's model and write each regime's calls."""
+    from shared.corpora.labels import get_label_map
+    from shared.registry import ModelRegistry
+
+    state: dict[tuple[str, str], dict[str, Any]] = {}
+    skipped: list[str] = []
+    for held_out in args.held_out:
+        model = train_model(held_out, registry_root, cache, work / "experiments", args.retrain, args.recipe)
+        card = ModelRegistry(registry_root).card(model["name"], model["version"])
+        classes = list(card.labels)
+        if list(get_label_map(card.label_map).classes) != classes:
+            raise SystemExit(f"{model['name']}: card labels {classes} differ from its label map {card.label_map}")
+        items = corpus_items(held_out, args.corpora, card.label_map)
+        anchor = anchor_model(held_out, args.corpora, cache, card.label_map, classes) if args.anchor else None
+        for name in args.regimes:
+            try:
+                calls, truth = build_calls(held_out, items, classes, work / "calls" / held_out / name, args.seed,
+                                           REGIMES[name])
+            except PlanError as exc:
+                skipped.append(f"{held_out} {name}: {exc}")
+                continue
+            print(f"{held_out} {name}: {len(calls)} calls, {len(truth)} utterances, "
+                  f"{sum(c['duration_s'] for c in calls):.0f} s per condition", flush=True)
+            state[(held_out, name)] = {"model": model, "classes": classes, "calls": calls, "truth": truth,
+                                       "anchor": anchor, "label_map": card.label_map}
+    return state, skipped
+
+
+def score_all(state: dict, analyses: dict, args: argparse.Namespace, registry_root: Path, cache: Path, work: Path
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows, parity = [], []
+    for (held_out, regime), s in state.items():
+        classes, calls, truth = s["classes"], s["calls"], s["truth"]
+        folder = work / "calls" / held_out / regime
+        for condition in CONDITIONS:
+            call_p: dict = {}
+            n_segments: dict = {}
+            for a in analyses[(held_out, regime)][condition]:
+                p_call, n_call = call_posteriors(a["result"], [u for u in truth if u.call == a["call"]], classes)
+                call_p.update(p_call)
+                n_segments.update(n_call)
+            wall = sum(a["wall_s"] for a in analyses[(held_out, regime)][condition])
+            audio = sum(c["duration_s"] for c in calls)
+            row = {"corpus": held_out, "regime": regime, "condition": condition, "model_ref": s["model"]["name"],
+                   "model": call_scores(truth, call_p, classes), "rtf": round(wall / audio, 4), "audio_s": round(audio, 1)}
+            manifest = eval_manifest(folder / f"eval-{condition}-participant.csv", held_out, truth, calls, condition,
+                                     "participant")
+            if s["anchor"] is not None:
+                row["anchor"] = call_scores(truth, anchor_posteriors(s["anchor"], manifest, truth, condition, calls, cache),
+                                            classes)
+            rows.append(row)
+            if args.eval_path:
+                eval_p = {}
+                for grouping in GROUPINGS:
+                    path = eval_manifest(folder / f"eval-{condition}-{grouping}.csv", held_out, truth, calls, condition,
+                                         grouping)
+                    ev = eval_path(s["model"], path, registry_root, cache, work / "eval" / held_out / regime / grouping)
+                    eval_p[grouping] = {(u.call, u.channel, u.start_ms): ev["posteriors"][eval_key(u, condition, calls)]
+                                        for u in truth}
+                parity.append({"corpus": held_out, "regime": regime, "condition": condition,
+                               **compare(truth, call_p, n_segments, eval_p, classes)})
+    return rows, parity
+
+
+def means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for regime in REGIMES:
+        for condition in CONDITIONS:
+            mine = [r for r in rows if r["regime"] == regime and r["condition"] == condition]
+            if not mine:
+                continue
+            anchors = [r["anchor"]["uar"] for r in mine if "anchor" in r]
+            out.append({"regime": regime, "condition": condition, "corpora": len(mine),
+                        "uar": round(float(np.mean([r["model"]["uar"] for r in mine])), 1),
+                        "worst_recall": min(min(r["model"]["recall"].values()) for r in mine),
+                        "ece": round(float(np.mean([r["model"]["ece"] for r in mine])), 3),
+                        "anchor_uar": round(float(np.mean(anchors)), 1) if anchors else "-"})
+    return out
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--held-out", nargs="+", default=["savee", "urdu"], choices=["savee", "urdu", "turevdb"])
+    p.add_argument("--held-out", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES))
+    p.add_argument("--recipe", type=Path, default=RECIPE, help="the recipe each fold trains (protocol replaced)")
     p.add_argument("--corpora", type=Path, default=Path(os.environ.get("SER_CORPORA", REPO.parent / "shared" /
                                                                        "corpora")))
     p.add_argument("--work", type=Path, default=REPO / "artifacts" / "bench-calls",
                    help="bench registry, calls and stack state (SER_ARTIFACTS_DIR of the stack)")
     p.add_argument("--retrain", action="store_true", help="train loco-C even if the bench registry has it")
+    p.add_argument("--anchor", action="store_true", help="score the LR anchor on the same utterances")
+    p.add_argument("--eval-path", action="store_true", help="also run `ser eval` on the same utterances (parity)")
     p.add_argument("--redis-db", type=int, default=11, help="Redis database of the stack's Celery queues")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", default="calls", help="results file stem under tests/bench/results")
     args = p.parse_args()
     from shared.runtime import limit_threads
     from shared.settings import Settings
@@ -493,99 +663,31 @@ def main() -> int:
     cache = (Settings.from_env().artifacts_dir / "cache").resolve()
     registry_root = work / "registry"
     registry_root.mkdir(parents=True, exist_ok=True)
-    corpora_out: list[dict[str, Any]] = []
-    state: dict[str, Any] = {}
-    for held_out in args.held_out:
-        model = train_model(held_out, registry_root, cache, work / "experiments", args.retrain)
-        from shared.corpora.labels import get_label_map
-        from shared.registry import ModelRegistry
-
-        card = ModelRegistry(registry_root).card(model["name"], model["version"])
-        classes = list(card.labels)
-        if list(get_label_map(card.label_map).classes) != classes:
-            raise SystemExit(f"{model['name']}: card labels {classes} differ from its label map {card.label_map}")
-        items = corpus_items(held_out, args.corpora, card.label_map)
-        calls, truth = build_calls(held_out, items, classes, work / "calls" / held_out, args.seed)
-        print(f"{held_out}: {len(calls)} calls, {len(truth)} utterances, "
-              f"{sum(c['duration_s'] for c in calls):.0f} s per condition", flush=True)
-        evals: dict[str, dict[str, Any]] = {}
-        for condition in CONDITIONS:
-            for grouping in GROUPINGS:
-                csv_path = eval_manifest(work / "calls" / held_out / f"eval-{condition}-{grouping}.csv", held_out,
-                                         truth, calls, condition, grouping)
-                evals[f"{condition}/{grouping}"] = eval_path(model, csv_path, registry_root, cache,
-                                                             work / "eval" / held_out / f"{condition}-{grouping}")
-                print(f"{held_out} eval {condition}/{grouping}: UAR {evals[f'{condition}/{grouping}']['report_uar']:.4f}",
-                      flush=True)
-        state[held_out] = {"model": model, "classes": classes, "calls": calls, "truth": truth, "evals": evals}
-
-    analyses: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    state, skipped = plan(args, registry_root, cache, work)
+    analyses: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
     stack = Stack(work, args.redis_db)
     with stack as settings:
-        for held_out, s in state.items():
+        for (held_out, regime), s in state.items():
             ref = f"{s['model']['name']}:{s['model']['version']}"
-            analyses[held_out] = {c: analyse(s["calls"], c, settings, ref) for c in CONDITIONS}
-            for condition, rows in analyses[held_out].items():  # the raw timelines, for a closer look
-                (work / "calls" / held_out / f"analyses-{condition}.json").write_text(json.dumps(rows))
-
-    for held_out, s in state.items():
-        classes, calls, truth = s["classes"], s["calls"], s["truth"]
-        single_calls = {c["call"] for c in calls if c["customer_single_emotion"]}
-        conditions = {}
-        for condition in CONDITIONS:
-            call_p: dict = {}
-            n_segments: dict = {}
-            for a in analyses[held_out][condition]:
-                p_call, n_call = call_posteriors(a["result"], [u for u in truth if u.call == a["call"]], classes)
-                call_p.update(p_call)
-                n_segments.update(n_call)
-            eval_p = {}
-            for grouping in GROUPINGS:
-                ev = s["evals"][f"{condition}/{grouping}"]
-                if ev["classes"] != classes:
-                    raise SystemExit(f"eval classes {ev['classes']} differ from the card's {classes}")
-                eval_p[grouping] = {(u.call, u.channel, u.start_ms): ev["posteriors"][eval_key(u, condition, calls)]
-                                    for u in truth}
-            subset = [u for u in truth if u.call in single_calls and u.channel == 1]
-            wall = sum(a["wall_s"] for a in analyses[held_out][condition])
-            audio = sum(c["duration_s"] for c in calls)
-            conditions[condition] = {
-                "all": compare(truth, call_p, n_segments, eval_p, classes),
-                "single_emotion_customers": compare(subset, call_p, n_segments, eval_p, classes),
-                "wall_s": round(wall, 1), "audio_s": round(audio, 1), "rtf": round(wall / audio, 4),
-                "server_processing_s": round(sum(a["result"]["processing_s"] for a in analyses[held_out][condition]), 1),
-                "segments": sum(len(a["result"]["timeline"]) for a in analyses[held_out][condition]),
-                "eval_report_uar": {g: round(s["evals"][f"{condition}/{g}"]["report_uar"], 4) for g in GROUPINGS},
-                "eval_seconds": {g: s["evals"][f"{condition}/{g}"]["seconds"] for g in GROUPINGS},
-                "eval_skipped_files": {g: s["evals"][f"{condition}/{g}"]["skipped_files"] for g in GROUPINGS},
-            }
-            for g in GROUPINGS:  # our UAR over the eval posteriors must be the runner's own
-                ours, runner = conditions[condition]["all"][f"eval_uar_{g}"], conditions[condition]["eval_report_uar"][g]
-                if abs(ours - runner) > 1e-3:
-                    raise SystemExit(f"{held_out} {condition}/{g}: recomputed eval UAR {ours} != the report's {runner}")
-        labels = Counter(c["customer_single_emotion"] for c in calls if c["customer_single_emotion"])
-        corpora_out.append({
-            "corpus": held_out, "model": s["model"], "classes": classes, "calls": len(calls), "utterances": len(truth),
-            "audio_s": round(sum(c["duration_s"] for c in calls), 1), "single_emotion_customers": len(single_calls),
-            "customer_labels": ", ".join(f"{k} {v}" for k, v in sorted(labels.items())),
-            "eval_seconds": round(sum(e["seconds"] for e in s["evals"].values()), 1),
-            "speakers": sorted({u.speaker for u in truth}), "conditions": conditions,
-            "call_list": [{k: v for k, v in c.items() if k not in ("clean", "telephone")} for c in calls]})
-
+            analyses[(held_out, regime)] = {c: analyse(s["calls"], c, settings, ref) for c in CONDITIONS}
+    rows, parity = score_all(state, analyses, args, registry_root, cache, work)
     result = {
-        "command": "SER_CORPORA=../shared/corpora .venv/bin/python tests/bench/bench_calls.py "
-                   + " ".join(["--held-out", *args.held_out] + (["--retrain"] if args.retrain else [])),
+        "command": "SER_CORPORA=../shared/corpora .venv/bin/python tests/bench/bench_calls.py " + " ".join(sys.argv[1:]),
         "machine": MACHINE, "platform": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "design": (f"{CALLS} stereo calls per held-out corpus, {TURNS} alternating turns (agent ch 0, customer ch 1), "
-                   f"{GAP_S[0]}-{GAP_S[1]} s gaps, each turn a whole corpus file; telephone = 8 kHz G.711 mu-law WAV, "
-                   "300-3400 Hz. Eval = `ser eval` (evaluate-only runner) of the same model on the same utterances; "
-                   "'speaker' groups per-speaker statistics by corpus speaker over all of the corpus's calls, "
-                   "'participant' by call channel (the call path's grouping)."),
-        "stack_up_s": round(stack.up_seconds, 1), "stack_up_output": stack.up_output, "corpora": corpora_out,
+        "recipe": str(args.recipe.relative_to(REPO) if args.recipe.is_relative_to(REPO) else args.recipe),
+        "design": ("Stereo calls per held-out corpus (agent ch 0, customer ch 1, two different speakers of the corpus, "
+                   f"{GAP_S[0]}-{GAP_S[1]} s gaps, each turn a whole corpus file, every file once per regime): "
+                   + "; ".join(f"{r.name} {r.calls} calls of {r.per_side} turns a side"
+                               + (f", {int(100 * r.dominant)} % one emotion per side" if r.dominant else "")
+                               for r in REGIMES.values())
+                   + ". Telephone = 8 kHz G.711 mu-law WAV, 300-3400 Hz. Each fold's model is the recipe trained "
+                   "without the held-out corpus. Anchor = LR (C=0.01) on eGeMAPS 88 + GE2E, z-scored per call channel."),
+        "stack_up_s": round(stack.up_seconds, 1), "rows": rows, "means": means(rows), "parity": parity,
+        "skipped": skipped,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "calls.json").write_text(json.dumps(result, indent=2))
-    (args.out / "calls.md").write_text(markdown(result))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{args.out}.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 

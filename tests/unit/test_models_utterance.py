@@ -93,3 +93,27 @@ def test_temperature_divides_the_logits_at_inference_only():
     torch.testing.assert_close(hot(x), a)  # training sees the raw logits
     with pytest.raises(SpecError, match="temperature"):
         UtteranceNet(4, feature_dim=5, temperature=0.0)
+
+
+def test_ensemble_heads_learn_apart_and_average_their_posteriors():
+    """The global head's loss enters as the auxiliary term (so it never sees the speaker view), and at
+    inference the two heads' posteriors are averaged, then tempered."""
+    torch.manual_seed(0)
+    model = UtteranceNet(3, feature_dim=4, speaker_dim=0, view="ensemble", shrink=4.0, hidden=0, dropout=0.0,
+                         temperature=1.5)
+    model.fit_normalizer(np.random.default_rng(0).normal(size=(20, 13)).astype(np.float32))
+    x = model.example_inputs(batch=5)["x"]
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    model.train()
+    first = forward_batch(model, x, labels=labels)
+    aux = model.auxiliary_loss(x)
+    assert aux is not None and model.auxiliary_loss(x) is None  # consumed once per step
+    other = model.classifier_global(model.embed(x, global_only=True))
+    torch.testing.assert_close(aux, torch.nn.functional.cross_entropy(other, labels, label_smoothing=0.1))
+    torch.testing.assert_close(first, model.classifier(model.embed(x)))
+    aux.backward()
+    assert model.classifier.weight.grad is None and model.classifier_global.weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        mean = (torch.softmax(model.classifier(model.embed(x)), 1) + torch.softmax(other.detach(), 1)) / 2
+        torch.testing.assert_close(torch.softmax(model(x), 1), torch.softmax(torch.log(mean) / 1.5, 1))
