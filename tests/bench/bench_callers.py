@@ -182,6 +182,9 @@ CANDIDATES = {
     "ens-ps0-tel-nospk": Candidate("eGeMAPS74 + Whisper-mid, ensemble of a per-group z head and a global z head, "
                                    "linear, no GE2E, telephone copies", view="ensemble", speaker_dim=0,
                                    telephone_train=True),
+    "ens-ps0-tel-nospk-noWhisper": Candidate("eGeMAPS74 only, ensemble of a per-group z head and a global z head, "
+                                             "linear, no GE2E, telephone copies", view="ensemble", speaker_dim=0,
+                                             whisper=False, telephone_train=True),
     "ens-ps4-tel": Candidate("eGeMAPS74 + Whisper-mid, ensemble of a per-group z (k=4) head and a global z head, "
                              "linear, +GE2E, telephone copies", view="ensemble", shrink=4.0, telephone_train=True),
     "lin-both0-tel": Candidate("eGeMAPS74 + Whisper-mid, global + per-group z views, linear, +GE2E, telephone copies",
@@ -317,7 +320,7 @@ def outcome_of(name: str, x, e, labels, speakers, corpus, classes) -> Outcome:
         for key, (_, y0) in parts[0].oof.items():
             mean.oof[key] = (np.mean([p.oof[key][0] for p in parts], axis=0), y0)
         return mean
-    outcome = Outcome(CANDIDATES[name].label if name in CANDIDATES else "anchor: LR (C=0.01), eGeMAPS88 + GE2E, per-group z")
+    outcome = Outcome(CANDIDATES[name].label if name in CANDIDATES else "LR (C=0.01), eGeMAPS88 + GE2E, per-group z")
     run(name, outcome, x, e, labels, speakers, corpus, classes)
     return outcome
 
@@ -411,14 +414,14 @@ def main() -> None:
 
 def write_table(results: dict, path: Path) -> None:
     head = ("| candidate | eval (speaker) | balanced | skewed | long | balanced tel. | skewed tel. | long tel. "
-            "| worst class recall | ECE raw -> calibrated (max) | T | uncertain below |")
-    lines = [head, "|---" * 12 + "|"]
+            "| **mean of the six call cells** | worst class recall | ECE raw -> calibrated (max) | T | uncertain below |")
+    lines = [head, "|---" * 13 + "|"]
     for name, r in results.items():
         cells = [r[f"{g}/clean"]["mean_uar"] for g in REGIMES] + [r[f"{g}/telephone"]["mean_uar"] for g in REGIMES if g != "speaker"]
         worst = min(r[f"{g}/{ch}"]["worst_recall"] for g in REGIMES if g != "speaker" for ch in CHANNELS)
         c = r["calibration"]
         lines.append(f"| {name}: {r['label']} | " + " | ".join(f"{v:.1f}" for v in cells)
-                     + f" | {worst:.1f} | {c['ece_before_mean']:.3f} -> {c['ece_after_mean']:.3f} ({c['ece_after_max']:.3f})"
+                     + f" | **{np.mean(cells[1:]):.1f}** | {worst:.1f} | {c['ece_before_mean']:.3f} -> {c['ece_after_mean']:.3f} ({c['ece_after_max']:.3f})"
                      f" | {c['temperature']:.2f} | {c['uncertain_below']:.2f} |")
     path.write_text("Mean UAR % over the five held-out corpora (leave-one-corpus-out), per-utterance; calls grouped "
                     "as described in bench_callers.py\n\n" + "\n".join(lines) + "\n")
