@@ -210,7 +210,9 @@ def test_call_page_draws_the_uploaded_sample_call_as_the_api_returns_it_and_play
     for d in drawn:
         entry = by_index[d["index"]]
         assert d["lane"] == d["participant"]  # drawn in its participant's lane
-        assert d["opacity"] == pytest.approx(entry["emotion"]["top_prob"], abs=1e-3)  # opacity = confidence
+        # opacity = confidence; an uncertain segment is drawn hatched at full opacity instead
+        opacity = 1.0 if entry["emotion"].get("uncertain") else entry["emotion"]["top_prob"]
+        assert d["opacity"] == pytest.approx(opacity, abs=1e-3)
         assert d["focusable"] and entry["emotion"]["top_label"] in d["aria"] and d["participant"] in d["aria"]
     # x is proportional to time: within one lane segments are left to right without overlap
     for lane in {d["lane"] for d in drawn}:

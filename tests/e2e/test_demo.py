@@ -24,11 +24,11 @@ def test_demo_prints_an_emotion_timeline_for_both_channels_and_stops(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     [seeded] = [line for line in proc.stdout.splitlines() if line.startswith("registry: added bundled model(s)")]
-    assert "default:2" in seeded, out[-4000:]
+    assert "default:3" in seeded, out[-4000:]
     result = json.loads((tmp_path / "artifacts" / "demo" / "sample_call.json").read_text())
     assert {e["participant"] for e in result["timeline"]} == {"agent", "customer"}
     assert {p["participant"] for p in result["participants"]} >= {"agent", "customer"}
-    assert (result["model"]["name"], result["model"]["version"]) == ("default", "2")
+    assert (result["model"]["name"], result["model"]["version"]) == ("default", "3")
     for entry in result["timeline"]:
         assert abs(sum(entry["emotion"]["probs"]) - 1) < 1e-3 and entry["emotion"]["top_label"] in entry["emotion"]["labels"]
     script = json.loads((REPO / "shared" / "assets" / "sample_call.json").read_text())
