@@ -33,7 +33,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,52 +42,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 
-from bench_loco import CORPORA, LABEL_MAP, RESULTS, manifest  # noqa: E402
+from bench_loco import CORPORA, LABEL_MAP, RESULTS, extract, manifest  # noqa: E402
 
 ENCODER = "whisper-tiny.en-mid"
 CHANNELS = ("clean", "telephone")
 REGIMES = {"speaker": 0, "balanced": 4, "skewed": 10, "long": 30}
 SKEW_SHARE = 0.75
-
-
-def _extract(args: tuple[list[int], str, str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """One worker: its share of the clips through the runner's caches, clean or after a telephone channel."""
-    indexes, corpora_root, cache_root, channel = args
-    import torch
-
-    torch.set_num_threads(1)
-    from shared.experiments.data import AudioStore
-    from shared.experiments.features import SpeakerSide
-    from shared.features.augment import telephone
-    from shared.features.cache import FeatureCache
-    from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd
-    from shared.speaker.encoder import Ge2eEncoder
-
-    items = list(manifest(Path(corpora_root)))
-    store = AudioStore()
-    cache = FeatureCache(Path(cache_root) / "utterance")
-    front = UtteranceFrontEnd(UtteranceConfig(encoder=ENCODER), cache)
-    side = SpeakerSide(Ge2eEncoder(device="cpu"), 64, cache=cache, encoder_name="ge2e")
-    feats, embs = [], []
-    for start in range(0, len(indexes), 32):
-        chunk = [store.get(items[i]) for i in indexes[start : start + 32]]
-        if channel == "telephone":
-            chunk = [telephone(c, 16000) for c in chunk]
-        feats.append(front(chunk))
-        embs.append(side.embed(chunk))
-    return indexes, np.concatenate(feats), np.concatenate(embs)
-
-
-def extract(items: list, corpora_root: Path, cache_root: Path, jobs: int, channel: str) -> tuple[np.ndarray, np.ndarray]:
-    from shared.features.utterance import UtteranceConfig
-
-    shares = [list(range(j, len(items), jobs)) for j in range(jobs)]
-    x = np.zeros((len(items), UtteranceConfig(encoder=ENCODER).dim), np.float32)
-    e = np.zeros((len(items), 256), np.float32)
-    with ProcessPoolExecutor(jobs) as pool:
-        for indexes, f, g in pool.map(_extract, [(s, str(corpora_root), str(cache_root), channel) for s in shares]):
-            x[indexes], e[indexes] = f, g
-    return x, e
 
 
 def make_calls(idx: np.ndarray, labels: np.ndarray, speakers: np.ndarray, regime: str, seed: int = 0) -> np.ndarray:
@@ -386,7 +345,7 @@ def main() -> None:
     x, e, extract_s = {}, {}, {}
     for ch in CHANNELS:
         started = time.perf_counter()
-        x[ch], e[ch] = extract(items, corpora_root, Settings.from_env().artifacts_dir / "cache", args.jobs, ch)
+        x[ch], e[ch] = extract(items, corpora_root, Settings.from_env().artifacts_dir / "cache", args.jobs, ENCODER, ch)
         extract_s[ch] = round(time.perf_counter() - started, 1)
         print(f"features ({ch}) of {len(items)} clips in {extract_s[ch]:.0f} s", flush=True)
     results = {}

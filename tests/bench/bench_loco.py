@@ -49,14 +49,16 @@ def manifest(corpora_root: Path):
     return mapped
 
 
-def _extract(args: tuple[list[int], str, str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """One worker: decode its share of the items, functionals and GE2E through the runner's caches."""
-    indexes, corpora_root, cache_root, encoder = args
+def _extract(args: tuple[list[int], str, str, str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """One worker: decode its share of the items, functionals and GE2E through the runner's caches, clean or
+    (``channel="telephone"``) after ``shared.features.augment.telephone``, as the runner's telephone copies."""
+    indexes, corpora_root, cache_root, encoder, channel = args
     import torch
 
     torch.set_num_threads(1)
     from shared.experiments.data import AudioStore
     from shared.experiments.features import SpeakerSide
+    from shared.features.augment import telephone
     from shared.features.cache import FeatureCache
     from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd
     from shared.speaker.encoder import Ge2eEncoder
@@ -69,20 +71,23 @@ def _extract(args: tuple[list[int], str, str, str]) -> tuple[list[int], np.ndarr
     feats, embs = [], []
     for start in range(0, len(indexes), 64):
         chunk = [store.get(items[i]) for i in indexes[start : start + 64]]
+        if channel == "telephone":
+            chunk = [telephone(c, 16000) for c in chunk]
         feats.append(front(chunk))
         embs.append(side.embed(chunk))
     return indexes, np.concatenate(feats), np.concatenate(embs)
 
 
-def extract(items: list, corpora_root: Path, cache_root: Path, jobs: int, encoder: str = "none"
-            ) -> tuple[np.ndarray, np.ndarray]:
+def extract(items: list, corpora_root: Path, cache_root: Path, jobs: int, encoder: str = "none",
+            channel: str = "clean") -> tuple[np.ndarray, np.ndarray]:
     from shared.features.utterance import UtteranceConfig
 
     shares = [list(range(j, len(items), jobs)) for j in range(jobs)]
     x = np.zeros((len(items), UtteranceConfig(encoder=encoder).dim), np.float32)
     e = np.zeros((len(items), 256), np.float32)
     with ProcessPoolExecutor(jobs) as pool:
-        for indexes, f, g in pool.map(_extract, [(s, str(corpora_root), str(cache_root), encoder) for s in shares]):
+        for indexes, f, g in pool.map(_extract, [(s, str(corpora_root), str(cache_root), encoder, channel)
+                                                 for s in shares]):
             x[indexes], e[indexes] = f, g
     return x, e
 
