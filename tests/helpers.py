@@ -6,6 +6,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,3 +78,41 @@ def stop(proc: subprocess.Popen, sig: int = 15, timeout_s: float = 20.0) -> None
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+
+
+@contextmanager
+def serve_app(app, startup_s: float = 30.0) -> Iterator[str]:
+    """An ASGI app under a real uvicorn server on a free loopback port, in a thread; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_s
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def scratch_job_store(db: int):
+    """A JobStore on a flushed scratch Redis database; fails (not skips) when Redis is down, as CI must have it."""
+    import pytest
+    import redis
+
+    from services.jobs.store import JobStore
+
+    client = redis.Redis.from_url(scratch_redis_url(db), decode_responses=True)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("Redis is not reachable: run `make redis` first")
+    client.flushdb()
+    return JobStore(client)

@@ -13,12 +13,11 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from services.http.app import create_app
 from services.http.gateway_client import WATCH_SLACK_S, GatewayClient
-from tests.helpers import free_port
+from tests.helpers import serve_app
 from tests.http.conftest import TOKEN
 from tests.http.test_http_jobs import batch, sse_events
 
@@ -38,18 +37,8 @@ def with_spec_version(app, version: str):
 
 @pytest.fixture(scope="module", params=["2.3", "2.4"])
 def base_url(served, request):
-    port = free_port()
-    app = with_spec_version(create_app(served.settings), request.param)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serve_app(with_spec_version(create_app(served.settings), request.param)) as url:
+        yield url
 
 
 def watch_ends(caplog) -> list[str]:

@@ -7,27 +7,16 @@ import time
 
 import httpx
 import pytest
-import uvicorn
 
 from services.http.app import create_app
-from tests.helpers import free_port
+from tests.helpers import serve_app
 from tests.http.conftest import TOKEN
 
 
 @pytest.fixture(scope="module")
 def base_url(served):
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(served.settings), host="127.0.0.1", port=port,
-                                           log_config=None, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with serve_app(create_app(served.settings)) as url:
+        yield url
 
 
 def test_over_real_sockets(served, base_url):

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 import grpc
 import httpx
 import pytest
-import uvicorn
 from ser.v1 import analysis_pb2, analysis_pb2_grpc, common_pb2
 
 from services.cli.analyze import analyze_file
@@ -32,7 +31,7 @@ from services.jobs.store import JobState, JobStore
 from shared.assets import sample_call_path
 from tests.contract.test_gateway_service import base_settings
 from tests.contract.tiny_model import publish_tiny
-from tests.helpers import clean_redis, free_port
+from tests.helpers import clean_redis, serve_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 REDIS_DB = 1
@@ -48,21 +47,9 @@ def stack(tmp_path):
     settings = dataclasses.replace(base_settings(), grpc_workers=4, redis_url=clean_redis(REDIS_DB),
                                    artifacts_dir=tmp_path / "artifacts", http_calls_dir=tmp_path / "calls",
                                    gateway_token=TOKEN, stream_idle_s=IDLE_S, log_level="WARNING")
-    with local_stack(settings, registry_root=tmp_path / "registry", device="cpu") as served:
-        port = free_port()
-        http = uvicorn.Server(uvicorn.Config(create_app(served), host="127.0.0.1", port=port, log_config=None,
-                                             lifespan="on"))
-        thread = threading.Thread(target=http.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not http.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert http.started
-        try:
-            yield served, f"http://127.0.0.1:{port}"
-        finally:
-            http.should_exit = True
-            thread.join(15)
+    with local_stack(settings, registry_root=tmp_path / "registry", device="cpu") as served, \
+            serve_app(create_app(served)) as url:
+        yield served, url
 
 
 class EventStream(threading.Thread):

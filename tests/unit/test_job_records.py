@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 
 import pytest
-import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.gateway.jobs_api import JobsServicer
 from services.jobs.job_proto import UINT32_MAX, job_to_proto, proto_json
 from services.jobs.store import JobState, JobStore
-from tests.helpers import scratch_redis_url
+from tests.helpers import scratch_job_store
 
 pytestmark = pytest.mark.redis
 
@@ -27,13 +26,7 @@ counts = st.one_of(numbers, st.lists(st.integers(), max_size=3), st.text(max_siz
 
 @pytest.fixture(scope="module")
 def store() -> JobStore:
-    client = redis.Redis.from_url(scratch_redis_url(12), decode_responses=True)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail("Redis is not reachable: run `make redis` first")
-    client.flushdb()
-    return JobStore(client)
+    return scratch_job_store(12)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

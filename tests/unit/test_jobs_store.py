@@ -4,24 +4,17 @@ import threading
 import time
 
 import pytest
-import redis
 
 from services.jobs.store import JobState, JobStore
 from shared.errors import NotFound
-from tests.helpers import scratch_redis_url
+from tests.helpers import scratch_job_store
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture()
 def store():
-    client = redis.Redis.from_url(scratch_redis_url(12), decode_responses=True)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail("Redis is not reachable: run `make redis` first")
-    client.flushdb()
-    return JobStore(client)
+    return scratch_job_store(12)
 
 
 def test_round_trip_keeps_spec_and_progress(store):
