@@ -481,6 +481,7 @@ def anchor_model(held_out: str, corpora_root: Path, cache: Path, label_map: str,
     on the other four corpora from the shared feature cache."""
     sys.path.insert(0, str(REPO / "tests" / "bench"))
     from bench_callers import train_anchor
+    from bench_loco import features_of
 
     from shared.corpora.items import Manifest
     from shared.corpora.labels import get_label_map
@@ -488,38 +489,22 @@ def anchor_model(held_out: str, corpora_root: Path, cache: Path, label_map: str,
 
     loaded = Manifest.concat([load_corpus(c, corpora_root / folder) for c, folder in CORPORA.items() if c != held_out])
     items = list(get_label_map(label_map).apply(loaded)[0])
-    x, e = anchor_features(items, cache)
+    x, e = features_of(items, cache)
     labels = np.asarray([classes.index(str(i.label)) for i in items])
     speakers = np.asarray([i.speaker_key for i in items], dtype=object)
     return train_anchor({"clean": x}, {"clean": e}, labels, speakers, np.arange(len(items)), classes)
 
 
-def anchor_features(items: list[Any], cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """eGeMAPS (88, call-like trim) and raw GE2E (256) of each item, through the runner's feature cache."""
-    from shared.experiments.data import AudioStore
-    from shared.experiments.features import SpeakerSide
-    from shared.features.cache import FeatureCache
-    from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd
-    from shared.speaker.encoder import Ge2eEncoder
-
-    store, features = AudioStore(), FeatureCache(cache / "utterance")
-    front = UtteranceFrontEnd(UtteranceConfig(), features)
-    side = SpeakerSide(Ge2eEncoder(device="cpu"), 64, cache=features, encoder_name="ge2e")
-    xs, es = [], []
-    for start in range(0, len(items), 64):
-        clips = [store.get(i) for i in items[start : start + 64]]
-        xs.append(front(clips))
-        es.append(side.embed(clips))
-    return np.concatenate(xs), np.concatenate(es)
-
-
 def anchor_posteriors(predict: Any, manifest: Path, truth: list[Utterance], condition: str, calls: list[dict[str, Any]],
                       cache: Path) -> dict:
     """The anchor on exactly the call's utterances (the manifest's spans), grouped by call channel."""
+    sys.path.insert(0, str(REPO / "tests" / "bench"))
+    from bench_loco import features_of
+
     from shared.corpora.registry import load_corpus
 
     items = list(load_corpus("csv", manifest))
-    x, e = anchor_features(items, cache)
+    x, e = features_of(items, cache)
     probs = predict(x, e, np.asarray([u.participant for u in truth], dtype=object))
     by_key = {(str(i.path), i.channel, round(1000 * i.start_s)): p for i, p in zip(items, probs, strict=True)}
     return {(u.call, u.channel, u.start_ms): by_key[eval_key(u, condition, calls)] for u in truth}

@@ -49,13 +49,10 @@ def manifest(corpora_root: Path):
     return mapped
 
 
-def _extract(args: tuple[list[int], str, str, str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """One worker: decode its share of the items, functionals and GE2E through the runner's caches, clean or
-    (``channel="telephone"``) after ``shared.features.augment.telephone``, as the runner's telephone copies."""
-    indexes, corpora_root, cache_root, encoder, channel = args
-    import torch
-
-    torch.set_num_threads(1)
+def features_of(items: list, cache_root: Path, encoder: str = "none", channel: str = "clean"
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's call-trimmed functionals (+ ``encoder``) and raw GE2E (256) through the runner's caches, clean
+    or (``channel="telephone"``) after ``shared.features.augment.telephone``, as the runner's telephone copies."""
     from shared.experiments.data import AudioStore
     from shared.experiments.features import SpeakerSide
     from shared.features.augment import telephone
@@ -63,19 +60,28 @@ def _extract(args: tuple[list[int], str, str, str, str]) -> tuple[list[int], np.
     from shared.features.utterance import UtteranceConfig, UtteranceFrontEnd
     from shared.speaker.encoder import Ge2eEncoder
 
-    items = list(manifest(Path(corpora_root)))
     store = AudioStore()
     cache = FeatureCache(Path(cache_root) / "utterance")
     front = UtteranceFrontEnd(UtteranceConfig(encoder=encoder), cache)
     side = SpeakerSide(Ge2eEncoder(device="cpu"), 64, cache=cache, encoder_name="ge2e")
     feats, embs = [], []
-    for start in range(0, len(indexes), 64):
-        chunk = [store.get(items[i]) for i in indexes[start : start + 64]]
+    for start in range(0, len(items), 64):
+        chunk = [store.get(item) for item in items[start : start + 64]]
         if channel == "telephone":
             chunk = [telephone(c, 16000) for c in chunk]
         feats.append(front(chunk))
         embs.append(side.embed(chunk))
-    return indexes, np.concatenate(feats), np.concatenate(embs)
+    return np.concatenate(feats), np.concatenate(embs)
+
+
+def _extract(args: tuple[list[int], str, str, str, str]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """One worker: its share of the corpora's items through ``features_of``."""
+    indexes, corpora_root, cache_root, encoder, channel = args
+    import torch
+
+    torch.set_num_threads(1)
+    items = list(manifest(Path(corpora_root)))
+    return (indexes, *features_of([items[i] for i in indexes], Path(cache_root), encoder, channel))
 
 
 def extract(items: list, corpora_root: Path, cache_root: Path, jobs: int, encoder: str = "none",
