@@ -20,7 +20,6 @@ Poolings (the ``encoder`` names of ``UtteranceConfig``):
 from __future__ import annotations
 
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,9 +171,6 @@ class WhisperTorchEncoder(nn.Module):
         return states
 
 
-_WEIGHTS_LOCK = threading.Lock()
-
-
 class WhisperEncoder:
     """Clips (16 kHz mono float32) -> (n, 768): mean + std of the frames of the layers ``pooling`` names."""
 
@@ -184,9 +180,7 @@ class WhisperEncoder:
         import librosa
 
         self.name, self.pooling, self.device = name, POOLINGS[name], torch.device(device)
-        with _WEIGHTS_LOCK:
-            variables = read_ct2_variables(whisper_model_path() / "model.bin")
-        self.model = WhisperTorchEncoder(variables).to(self.device)
+        self.model = WhisperTorchEncoder(read_ct2_variables(whisper_model_path() / "model.bin")).to(self.device)
         self.filters = torch.from_numpy(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS))
         self.window = torch.hann_window(N_FFT)
 
